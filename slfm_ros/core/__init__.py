@@ -1,0 +1,1 @@
+"""ROS-free core: signal processing, geometry, simulation, estimators, models, back-ends."""

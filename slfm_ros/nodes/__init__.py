@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: messages in, core, messages out."""
