@@ -68,7 +68,7 @@ def front_back_mirror(phi: AngleLike) -> AngleLike:
     """rho(phi): the direction with the same lateral angle on the other side of the ear axis."""
     phi_arr = np.asarray(phi, dtype=np.float64)
     mirrored = np.where(phi_arr > 0, math.pi - phi_arr, -math.pi - phi_arr)
-    return wrap_angle(mirrored)  # type: ignore[arg-type]
+    return wrap_angle(mirrored)  # type: ignore[return-value]
 
 
 def fold_to_front(phi: AngleLike) -> AngleLike:

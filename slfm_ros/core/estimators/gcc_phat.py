@@ -1,0 +1,185 @@
+"""GCC-PHAT interaural time difference -> front-half-plane azimuth.
+
+The clip is cut into windows of ``window`` samples (hop ``hop``, default no overlap), each
+zero-padded to ``n_fft``. Per window the cross-power spectrum R * conj(L) is divided by its
+magnitude (PHAT; a small floor of ``1e-3`` x the window's mean magnitude keeps empty bins, e.g.
+above the band of resampled audio, from adding noise). Its inverse FFT peaks at the lag
+ITD = t_right - t_left, positive for a source on the left.
+
+Combining windows (the reference baseline offers both):
+    "mean"  peak of the mean of the windows' PHAT spectra (one correlation, averaged);
+    "vote"  per-window peaks; the sign held by most windows wins and the estimate is the
+            median of the windows on that side.
+The peak lag is refined below one sample by evaluating the band-limited correlation on a
+1/20-sample grid around the integer peak and fitting a parabola to the best three points.
+Lags are searched within +-min(max_lag_s, 1.1 * geometry.max_itd).
+
+Confidence = coherence * agreement: coherence is the height of the combined correlation peak
+(1 for a clean pure delay, near 0 for diffuse noise), agreement the share of windows whose own
+peak lies within max(1 sample, 10 % of the lag range) of the estimate. Windows quieter than
+``silence_dbfs`` are skipped; a clip with no loud window is invalid ("silence").
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from slfm_ros.core.dsp.iid import rms_dbfs
+from slfm_ros.core.errors import ConfigError, InputFormatError
+from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator
+from slfm_ros.core.geometry.interaural import InterauralGeometry, SphericalHeadGeometry
+
+COMBINE_MODES = ("mean", "vote")
+_PHAT_FLOOR = 1e-3
+_REFINE_STEPS = np.linspace(-1.0, 1.0, 41)
+
+
+class GccPhatAzimuth(AudioEstimator):
+    """Azimuth (radians, front half-plane [-pi/2, pi/2]) from the GCC-PHAT ITD.
+
+    geometry:   receiver model that maps ITD to azimuth.
+    window:     samples per analysis window (at the audio's own rate).
+    n_fft:      FFT size per window (>= window; 2 x window gives linear correlation).
+    max_lag_s:  largest |ITD| searched, further clipped to 1.1 x geometry.max_itd.
+    combine:    "mean" or "vote" (see module docstring).
+    silence_dbfs: windows (and clips) below this RMS level are skipped.
+    hop:        samples between window starts; None = window (no overlap).
+    """
+
+    name = "gcc_phat"
+
+    def __init__(
+        self,
+        geometry: InterauralGeometry | None = None,
+        window: int = 1024,
+        n_fft: int = 2048,
+        max_lag_s: float = 1.5e-3,
+        combine: str = "mean",
+        silence_dbfs: float = -60.0,
+        hop: int | None = None,
+    ) -> None:
+        if combine not in COMBINE_MODES:
+            raise ConfigError(f"combine must be one of {COMBINE_MODES}, got {combine!r}")
+        if window < 16 or n_fft < window:
+            raise ConfigError(f"need window >= 16 and n_fft >= window, got {window}, {n_fft}")
+        if max_lag_s <= 0:
+            raise ConfigError(f"max_lag_s must be > 0, got {max_lag_s}")
+        if hop is not None and hop < 1:
+            raise ConfigError(f"hop must be >= 1 sample, got {hop}")
+        self.geometry = geometry if geometry is not None else SphericalHeadGeometry()
+        self.window = int(window)
+        self.n_fft = int(n_fft)
+        self.max_lag_s = min(float(max_lag_s), 1.1 * self.geometry.max_itd)
+        self.combine = combine
+        self.silence_dbfs = float(silence_dbfs)
+        self.hop = int(hop) if hop is not None else self.window
+        bins = np.arange(self.n_fft // 2 + 1)
+        # Weights that turn a one-sided sum into the real inverse DFT (DC and Nyquist once).
+        self._weights = np.full(bins.size, 2.0 / self.n_fft)
+        self._weights[0] = 1.0 / self.n_fft
+        if self.n_fft % 2 == 0:
+            self._weights[-1] = 1.0 / self.n_fft
+        self._bins = bins
+        self._refine_basis = np.exp(2j * np.pi * np.outer(bins, _REFINE_STEPS) / self.n_fft)
+
+    def estimate(self, audio: npt.NDArray[np.float32], sample_rate: int) -> AngleEstimate:
+        """audio (frames, 2) float32, channel 0 left; sample_rate in Hz."""
+        arr = np.asarray(audio, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise InputFormatError(f"expected binaural audio (frames, 2), got {arr.shape}")
+        if arr.shape[0] < self.window:
+            raise InputFormatError(
+                f"clip of {arr.shape[0]} frames is shorter than one GCC-PHAT window "
+                f"({self.window}): use a longer clip or a smaller window"
+            )
+        if not np.isfinite(arr).all():
+            return AngleEstimate.invalid("non-finite samples")
+        if rms_dbfs(arr) < self.silence_dbfs:
+            return AngleEstimate.invalid("silence")
+
+        spectra = self._phat_spectra(arr)
+        if spectra.shape[0] == 0:
+            return AngleEstimate.invalid("silence")
+        itd_s, confidence = self._itd(spectra, sample_rate)
+        azimuth = self.geometry.azimuth_from_itd(itd_s)
+        return AngleEstimate.from_confidence(azimuth, confidence)
+
+    def _itd(self, spectra: npt.NDArray[np.complex128], sample_rate: int) -> tuple[float, float]:
+        """(ITD in seconds, confidence 0..1) from (windows, bins) PHAT spectra, windows >= 1."""
+        max_lag = self.max_lag_s * sample_rate
+        int_lag = max(1, math.floor(max_lag))
+        lags = np.arange(-int_lag, int_lag + 1)
+
+        per_window_cc = np.fft.irfft(spectra, n=self.n_fft, axis=1)[:, lags]
+        per_window_peak = lags[np.argmax(per_window_cc, axis=1)].astype(np.float64)
+
+        if self.combine == "mean":
+            mean_spec = spectra.mean(axis=0, keepdims=True)
+            coarse = np.array([_integer_peak(mean_spec, lags, self.n_fft)])
+            lag, height = self._refine(mean_spec, coarse)
+            lag_samples, coherence = float(lag[0]), float(height[0])
+        else:
+            fine, _heights = self._refine(spectra, per_window_peak)
+            side = np.sign(np.sign(fine).sum())
+            chosen = fine if side == 0 else fine[np.sign(fine) == side]
+            lag_samples = float(np.median(chosen))
+            mean_spec = spectra.mean(axis=0, keepdims=True)
+            coherence = float(self._correlation_at(mean_spec, np.array([lag_samples]))[0])
+            per_window_peak = fine
+
+        lag_samples = float(np.clip(lag_samples, -max_lag, max_lag))
+        tolerance = max(1.0, 0.1 * max_lag)
+        agreement = float(np.mean(np.abs(per_window_peak - lag_samples) <= tolerance + 0.5))
+        confidence = float(np.clip(coherence, 0.0, 1.0)) * agreement
+        return lag_samples / sample_rate, confidence
+
+    def _phat_spectra(self, audio: npt.NDArray[np.float64]) -> npt.NDArray[np.complex128]:
+        """(windows, n_fft//2+1) PHAT-weighted cross spectra R * conj(L) of the loud windows."""
+        starts = np.arange(0, audio.shape[0] - self.window + 1, self.hop)
+        segments = np.lib.stride_tricks.sliding_window_view(audio, self.window, axis=0)[starts]
+        # segments: (windows, 2, window)
+        energy = np.mean(segments * segments, axis=(1, 2))
+        loud = energy > 10.0 ** (self.silence_dbfs / 10.0)
+        segments = segments[loud]
+        spec = np.fft.rfft(segments, n=self.n_fft, axis=2)
+        cross = spec[:, 1] * np.conj(spec[:, 0])
+        magnitude = np.abs(cross)
+        floor = _PHAT_FLOOR * magnitude.mean(axis=1, keepdims=True) + 1e-30
+        return cross / (magnitude + floor)
+
+    def _correlation_at(
+        self, spectra: npt.NDArray[np.complex128], lags: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """Band-limited correlation of each spectrum row at a fractional lag (samples)."""
+        phase = np.exp(2j * np.pi * np.outer(lags, self._bins) / self.n_fft)
+        return np.real(np.sum(spectra * phase * self._weights, axis=1))
+
+    def _refine(
+        self, spectra: npt.NDArray[np.complex128], coarse: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Sub-sample peak lags and heights around integer peaks ``coarse`` (one per row)."""
+        shifted = (
+            spectra * self._weights * np.exp(2j * np.pi * np.outer(coarse, self._bins) / self.n_fft)
+        )
+        values = np.real(shifted @ self._refine_basis)  # (rows, steps)
+        best = np.clip(np.argmax(values, axis=1), 1, values.shape[1] - 2)
+        rows = np.arange(values.shape[0])
+        y0, y1, y2 = values[rows, best - 1], values[rows, best], values[rows, best + 1]
+        denom = y0 - 2.0 * y1 + y2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            offset = np.where(denom < 0, 0.5 * (y0 - y2) / denom, 0.0)
+        step = _REFINE_STEPS[1] - _REFINE_STEPS[0]
+        lag = coarse + _REFINE_STEPS[best] + offset * step
+        height = y1 - 0.25 * (y0 - y2) * offset
+        return lag, height
+
+
+def _integer_peak(
+    spectra: npt.NDArray[np.complex128], lags: npt.NDArray[np.int64], n_fft: int
+) -> float:
+    """Integer lag of the correlation peak of the first spectrum row within ``lags``."""
+    cc = np.fft.irfft(spectra[0], n=n_fft)[lags]
+    return float(lags[int(np.argmax(cc))])
