@@ -1,0 +1,156 @@
+"""Losses of the SLfM stages, in torch (radians, REP-103: left positive).
+
+Per-sample losses return shape (B,); ``slfm_total_loss`` returns batch means.
+
+Geometry (see ``slfm_ros.core.conventions``): for a source view s and a target view t with
+camera turn theta = yaw_t - yaw_s, a static source's azimuths satisfy phi_t = phi_s - theta, so
+phi_s - theta - phi_t = 0 when the audio predictions and the rotation prediction agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# Keeps the binary cross-entropy finite when sin(phi) reaches +-1.
+PROBABILITY_EPS = 1e-4
+
+
+def front_back_mirror_t(phi: torch.Tensor) -> torch.Tensor:
+    """rho(phi) = pi - phi for phi > 0, -pi - phi otherwise (same as conventions, in torch)."""
+    return torch.where(phi > 0, math.pi - phi, -math.pi - phi)
+
+
+def wrap_angle_t(angle: torch.Tensor) -> torch.Tensor:
+    """Angle wrapped to (-pi, pi] through atan2 (differentiable everywhere except at pi)."""
+    return torch.atan2(torch.sin(angle), torch.cos(angle))
+
+
+def geometric_loss(
+    phi_s: torch.Tensor,
+    phi_t: torch.Tensor,
+    theta_hat: torch.Tensor,
+    reflection_invariant: bool = True,
+) -> torch.Tensor:
+    """1 - cos(phi_s - theta_hat - phi_t) per sample, shape (B,).
+
+    phi_s, phi_t: predicted azimuths in the source and target views; theta_hat: predicted turn
+    yaw_t - yaw_s. With ``reflection_invariant`` the minimum over the four combinations of
+    (phi_s or rho(phi_s)) x (phi_t or rho(phi_t)) is taken, so a front/back confusion of a
+    two-ear receiver is not penalised; False gives the plain loss of the ablation.
+
+    Because rho(a) - rho(b) = b - a (mod 2 pi), mirroring both views turns theta into -theta:
+    the invariant loss is exactly the same for theta_hat and -theta_hat. It constrains the size
+    of the turn only; its sign comes from the symmetry loss (which forbids always answering
+    with one sign) and a global sign resolution after training.
+    """
+    if not reflection_invariant:
+        return 1.0 - torch.cos(phi_s - theta_hat - phi_t)
+    sources = (phi_s, front_back_mirror_t(phi_s))
+    targets = (phi_t, front_back_mirror_t(phi_t))
+    combos = [1.0 - torch.cos(s - theta_hat - t) for s in sources for t in targets]
+    return torch.stack(combos, dim=0).amin(dim=0)
+
+
+def left_probability(phi: torch.Tensor) -> torch.Tensor:
+    """p(left) = (sin(phi) + 1) / 2, clamped to [eps, 1 - eps]."""
+    return ((torch.sin(phi) + 1.0) * 0.5).clamp(PROBABILITY_EPS, 1.0 - PROBABILITY_EPS)
+
+
+def binaural_iid_loss(phi: torch.Tensor, iid_target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy between p(left) of ``phi`` and the IID target, per sample (B,).
+
+    iid_target: (vote + 1) / 2 from ``slfm_ros.core.dsp.iid`` (1 left, 0 right, 0.5 tie).
+    """
+    target = iid_target.to(phi.dtype)
+    return F.binary_cross_entropy(left_probability(phi), target, reduction="none")
+
+
+def audio_symmetry_loss(phi: torch.Tensor, phi_swapped: torch.Tensor) -> torch.Tensor:
+    """|wrap(phi(x) + phi(x with L/R swapped))| per sample: swapping the ears mirrors phi.
+
+    The sum is wrapped so that 170 deg and -170 deg count as the exact mirror pair they are.
+    """
+    return wrap_angle_t(phi + phi_swapped).abs()
+
+
+def rotation_symmetry_loss(theta_fwd: torch.Tensor, theta_bwd: torch.Tensor) -> torch.Tensor:
+    """|theta_hat(a -> b) + theta_hat(b -> a)| per sample: swapping the images negates theta."""
+    return (theta_fwd + theta_bwd).abs()
+
+
+def symmetry_loss(
+    phi: torch.Tensor,
+    phi_swapped: torch.Tensor,
+    theta_fwd: torch.Tensor,
+    theta_bwd: torch.Tensor,
+) -> torch.Tensor:
+    """Audio symmetry plus rotation symmetry, per sample (B,)."""
+    return audio_symmetry_loss(phi, phi_swapped) + rotation_symmetry_loss(theta_fwd, theta_bwd)
+
+
+def slfm_total_loss(
+    phi_s: torch.Tensor,
+    phi_t: torch.Tensor,
+    theta_hat: torch.Tensor,
+    theta_hat_reverse: torch.Tensor,
+    phi_s_swapped: torch.Tensor,
+    phi_t_swapped: torch.Tensor,
+    iid_target_s: torch.Tensor,
+    iid_target_t: torch.Tensor,
+    weights: tuple[float, float, float] = (10.0, 1.0, 1.0),
+    reflection_invariant: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Loss of the self-supervised SLfM stage for one (source, target) view pair.
+
+    phi_s, phi_t:        audio predictions of the two views (B,).
+    theta_hat:           visual prediction of yaw_t - yaw_s (B,) (images ordered s, t).
+    theta_hat_reverse:   visual prediction with the images ordered t, s (B,).
+    phi_*_swapped:       audio predictions of the channel-swapped clips (B,).
+    iid_target_*:        IID targets of the two clips (B,).
+    weights:             (geometric, binaural, symmetry); a zero weight drops the term from the
+                         total (ablations) while it is still reported.
+    Returns batch means: {"geometric", "binaural", "symmetry", "total"}.
+    """
+    geometric = geometric_loss(phi_s, phi_t, theta_hat, reflection_invariant).mean()
+    binaural = 0.5 * (
+        binaural_iid_loss(phi_s, iid_target_s).mean()
+        + binaural_iid_loss(phi_t, iid_target_t).mean()
+    )
+    symmetry = (
+        0.5
+        * (
+            audio_symmetry_loss(phi_s, phi_s_swapped).mean()
+            + audio_symmetry_loss(phi_t, phi_t_swapped).mean()
+        )
+        + rotation_symmetry_loss(theta_hat, theta_hat_reverse).mean()
+    )
+    w_geo, w_bin, w_sym = weights
+    total = w_geo * geometric + w_bin * binaural + w_sym * symmetry
+    return {"geometric": geometric, "binaural": binaural, "symmetry": symmetry, "total": total}
+
+
+def binauralization_loss(
+    predicted: torch.Tensor, target: torch.Tensor, weight: float = 10.0
+) -> torch.Tensor:
+    """``weight`` x mean L1 over real/imag of the predicted L - R STFT, per sample (B,).
+
+    predicted, target: (B, 2, F, T) real/imag.
+    """
+    return weight * (predicted - target).abs().flatten(1).mean(dim=1)
+
+
+def supervised_angle_loss(
+    predicted: torch.Tensor, target: torch.Tensor, mirror_invariant: bool = False
+) -> torch.Tensor:
+    """1 - cos(predicted - target) per sample (B,), for training with angle labels.
+
+    mirror_invariant: also accept the front/back mirror of the prediction (for receivers
+    without front/back cues, scored after folding to the front).
+    """
+    loss = 1.0 - torch.cos(predicted - target)
+    if mirror_invariant:
+        loss = torch.minimum(loss, 1.0 - torch.cos(front_back_mirror_t(predicted) - target))
+    return loss

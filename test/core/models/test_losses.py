@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from slfm_ros.core.conventions import front_back_mirror
+from slfm_ros.core.dsp.iid import iid_target
+from slfm_ros.core.models.losses import (
+    binaural_iid_loss,
+    binauralization_loss,
+    front_back_mirror_t,
+    geometric_loss,
+    left_probability,
+    slfm_total_loss,
+    supervised_angle_loss,
+    symmetry_loss,
+)
+
+RNG = np.random.default_rng(7)
+
+
+def t(values: object) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(values, dtype=np.float64))
+
+
+def consistent_batch(n: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """phi_s, phi_t, theta with theta = yaw_t - yaw_s and phi_t = phi_s - theta (wrapped)."""
+    phi_s = RNG.uniform(-math.pi, math.pi, n)
+    theta = RNG.uniform(math.radians(10), math.radians(90), n) * RNG.choice([-1, 1], n)
+    phi_t = np.mod(phi_s - theta + math.pi, 2 * math.pi) - math.pi
+    return t(phi_s), t(phi_t), t(theta)
+
+
+def test_mirror_matches_conventions() -> None:
+    grid = np.linspace(-math.pi + 1e-3, math.pi - 1e-3, 101)
+    expected = front_back_mirror(grid)
+    got = front_back_mirror_t(t(grid)).numpy()
+    # Same direction on the circle (conventions wraps, the torch version need not).
+    np.testing.assert_allclose(np.cos(got), np.cos(expected), atol=1e-12)
+    np.testing.assert_allclose(np.sin(got), np.sin(expected), atol=1e-12)
+
+
+@pytest.mark.parametrize("invariant", [True, False])
+def test_correct_geometry_beats_wrong_geometry(invariant: bool) -> None:
+    phi_s, phi_t, theta = consistent_batch()
+    correct = geometric_loss(phi_s, phi_t, theta, reflection_invariant=invariant)
+    assert correct.shape == (64,)
+    assert float(correct.max()) < 1e-12
+    for wrong_theta in (theta + math.radians(20), 0.5 * theta, torch.zeros_like(theta)):
+        wrong = geometric_loss(phi_s, phi_t, wrong_theta, reflection_invariant=invariant)
+        # A wrong turn can match a mirrored combination for a few samples, never for most.
+        assert float((wrong > correct + 1e-4).double().mean()) > 0.9
+        assert float(wrong.mean()) > 0.01
+    wrong_audio = geometric_loss(phi_s, phi_t + math.radians(25), theta, invariant)
+    assert float(wrong_audio.mean()) > 0.01
+
+
+def test_reflection_invariant_loss_cannot_tell_the_turn_sign() -> None:
+    # rho(a) - rho(b) = b - a (mod 2 pi), so mirroring both views maps theta to -theta: the
+    # invariant loss is blind to the sign of the turn, which only the symmetry loss and the
+    # global sign resolution pin down. The plain loss is not.
+    phi_s, phi_t, theta = consistent_batch()
+    torch.testing.assert_close(
+        geometric_loss(phi_s, phi_t, -theta), geometric_loss(phi_s, phi_t, theta)
+    )
+    plain = geometric_loss(phi_s, phi_t, -theta, reflection_invariant=False)
+    assert float(plain.mean()) > 0.1
+
+
+def test_turn_sign_convention() -> None:
+    # Source straight ahead in view s; the camera turns 30 deg to the left (theta = +30 deg),
+    # so the source now appears 30 deg to the right (phi_t = -30 deg).
+    phi_s, phi_t = t([0.0]), t([math.radians(-30)])
+    left_turn, right_turn = t([math.radians(30)]), t([math.radians(-30)])
+    assert float(geometric_loss(phi_s, phi_t, left_turn, reflection_invariant=False)[0]) < 1e-12
+    assert float(geometric_loss(phi_s, phi_t, right_turn, reflection_invariant=False)[0]) > 0.1
+
+
+def test_mirrored_solutions_have_equal_loss() -> None:
+    phi_s, phi_t, theta = consistent_batch()
+    theta_hat = theta + t(RNG.normal(0, 0.3, 64))  # an imperfect rotation estimate
+    base = geometric_loss(phi_s, phi_t, theta_hat)
+    rho_s, rho_t = front_back_mirror_t(phi_s), front_back_mirror_t(phi_t)
+    for s, tt in ((rho_s, phi_t), (phi_s, rho_t), (rho_s, rho_t)):
+        torch.testing.assert_close(geometric_loss(s, tt, theta_hat), base)
+    # The plain loss (ablation) does punish a front/back confusion of one view.
+    plain = geometric_loss(rho_s, phi_t, theta, reflection_invariant=False)
+    assert float(plain.mean()) > 0.1
+    assert float(geometric_loss(rho_s, phi_t, theta).max()) < 1e-12
+
+
+def test_geometric_loss_drives_target_azimuth_to_geometry() -> None:
+    phi_s = t([0.5, -1.0, 2.0])
+    theta = t([0.4, -0.7, 1.2])
+    phi_t = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.SGD([phi_t], lr=0.5)
+    for _ in range(300):
+        optimiser.zero_grad()
+        geometric_loss(phi_s, phi_t, theta).sum().backward()
+        optimiser.step()
+    found = phi_t.detach().numpy()
+    assert float(geometric_loss(phi_s, phi_t.detach(), theta).max()) < 1e-9
+    # The minimum reached is the geometric answer for the source or for its front/back mirror,
+    # possibly seen as its own mirror in the target view.
+    candidates = [(phi_s - theta).numpy(), (front_back_mirror_t(phi_s) - theta).numpy()]
+    ok = np.zeros(3, dtype=bool)
+    for expected in candidates:
+        for seen in (found, front_back_mirror(found)):
+            ok |= np.isclose(np.cos(seen - expected), 1.0, atol=1e-6)
+    assert ok.all(), (found, candidates)
+
+
+def louder_left_clip(seconds: float = 1.0, rate: int = 16000) -> np.ndarray:
+    noise = RNG.normal(0.0, 0.1, int(seconds * rate)).astype(np.float32)
+    return np.stack([noise, 0.4 * noise], axis=1)
+
+
+def test_swapped_channels_flip_iid_target_and_loss() -> None:
+    clip = louder_left_clip()
+    target_left = iid_target(clip)
+    target_swapped = iid_target(clip[:, ::-1])
+    assert target_left == 1.0
+    assert target_swapped == 0.0
+    left, right = t([math.radians(60)]), t([math.radians(-60)])
+    y = t([target_left])
+    y_swapped = t([target_swapped])
+    assert float(binaural_iid_loss(left, y)[0]) < float(binaural_iid_loss(right, y)[0])
+    assert float(binaural_iid_loss(right, y_swapped)[0]) < float(
+        binaural_iid_loss(left, y_swapped)[0]
+    )
+    # Mirror-image predictions on mirror-image targets cost the same.
+    torch.testing.assert_close(binaural_iid_loss(left, y), binaural_iid_loss(right, y_swapped))
+
+
+def test_iid_loss_values_and_clamp() -> None:
+    phi = t([math.pi / 2, -math.pi / 2, 0.0])
+    target = t([1.0, 1.0, 1.0])
+    loss = binaural_iid_loss(phi, target)
+    assert float(loss[0]) < 1e-3  # certain and right
+    assert math.isfinite(float(loss[1])) and float(loss[1]) > 5.0  # certain and wrong, clamped
+    assert float(loss[2]) == pytest.approx(math.log(2.0))  # undecided
+    probabilities = left_probability(t([-math.pi / 2, math.pi / 2])).numpy()
+    assert 0.0 < probabilities[0] < 1e-3 and 1.0 - 1e-3 < probabilities[1] < 1.0
+
+
+def test_symmetry_loss_zero_for_antisymmetric_predictions() -> None:
+    phi = t(RNG.uniform(-math.pi, math.pi, 32))
+    theta = t(RNG.uniform(-1.5, 1.5, 32))
+    assert float(symmetry_loss(phi, -phi, theta, -theta).abs().max()) < 1e-12
+    # 170 deg and -170 deg are exact mirror images too.
+    near_back = t([math.radians(170)])
+    assert float(symmetry_loss(near_back, -near_back, t([0.0]), t([0.0]))[0]) < 1e-12
+    broken = symmetry_loss(phi, phi, theta, theta)
+    assert float(broken.mean()) > 0.5
+    one_sided = symmetry_loss(t([0.3]), t([-0.3]), t([0.2]), t([0.1]))
+    assert float(one_sided[0]) == pytest.approx(0.3)
+
+
+def test_total_loss_components_and_weights() -> None:
+    phi_s, phi_t, theta = consistent_batch(16)
+    theta_hat = theta + 0.1
+    targets = (phi_s.sin() > 0).double(), (phi_t.sin() > 0).double()
+    kwargs = dict(
+        phi_s=phi_s,
+        phi_t=phi_t,
+        theta_hat=theta_hat,
+        theta_hat_reverse=-theta_hat + 0.05,
+        phi_s_swapped=-phi_s + 0.02,
+        phi_t_swapped=-phi_t,
+        iid_target_s=targets[0],
+        iid_target_t=targets[1],
+    )
+    out = slfm_total_loss(**kwargs)
+    assert set(out) == {"geometric", "binaural", "symmetry", "total"}
+    expected = 10 * out["geometric"] + out["binaural"] + out["symmetry"]
+    torch.testing.assert_close(out["total"], expected)
+    torch.testing.assert_close(out["symmetry"], t(0.5 * 0.02 + 0.05))
+    ablated = slfm_total_loss(**kwargs, weights=(10.0, 0.0, 1.0))
+    torch.testing.assert_close(ablated["total"], 10 * out["geometric"] + out["symmetry"])
+
+
+def test_total_loss_gradients_flow_to_every_input() -> None:
+    phi_s, phi_t, theta = consistent_batch(8)
+    leaves = {
+        "phi_s": phi_s + 0.1,
+        "phi_t": phi_t - 0.2,
+        "theta_hat": theta + 0.05,
+        "theta_hat_reverse": -theta + 0.1,
+        "phi_s_swapped": -phi_s + 0.3,
+        "phi_t_swapped": -phi_t + 0.1,
+    }
+    leaves = {k: v.clone().requires_grad_(True) for k, v in leaves.items()}
+    out = slfm_total_loss(**leaves, iid_target_s=t([1.0] * 8), iid_target_t=t([0.0] * 8))
+    out["total"].backward()
+    for name, leaf in leaves.items():
+        assert leaf.grad is not None, name
+        assert torch.isfinite(leaf.grad).all(), name
+        assert float(leaf.grad.abs().sum()) > 0, name
+
+
+def test_binauralization_loss() -> None:
+    target = torch.randn(3, 2, 8, 5)
+    assert float(binauralization_loss(target, target).abs().max()) == 0.0
+    loss = binauralization_loss(target + 0.25, target)
+    torch.testing.assert_close(loss, torch.full((3,), 2.5))
+    assert binauralization_loss(target, target * 0, weight=1.0).shape == (3,)
+
+
+def test_supervised_angle_loss() -> None:
+    target = t([0.3, -2.0, 3.0])
+    assert float(supervised_angle_loss(target, target).abs().max()) < 1e-12
+    opposite = supervised_angle_loss(target + math.pi, target)
+    torch.testing.assert_close(opposite, t([2.0, 2.0, 2.0]))
+    mirrored = front_back_mirror_t(target)
+    assert float(supervised_angle_loss(mirrored, target).min()) > 0.1
+    assert float(supervised_angle_loss(mirrored, target, mirror_invariant=True).max()) < 1e-12
