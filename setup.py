@@ -41,7 +41,8 @@ DATA_FILES = [
     ("share/ament_index/resource_index/packages", [os.path.join("resource", PACKAGE)]),
     (SHARE, ["package.xml"]),
     (os.path.join(SHARE, "launch"), files("launch/*.launch.py")),
-    (os.path.join(SHARE, "config"), files("config/*.yaml")),
+    (os.path.join(SHARE, "config"), files("config/*.yaml") + files("config/*.xml")),
+    (os.path.join(SHARE, "config", "sim"), files("config/sim/*.yaml")),
     *tree("models", os.path.join(SHARE, "models")),
 ]
 

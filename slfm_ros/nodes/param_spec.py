@@ -32,6 +32,9 @@ class ParamSpec:
         expected = type(self.default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        # `-p device:=2` reaches a node as an integer; a device name or index is a string here.
+        if expected is str and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(
                 f"parameter '{self.name}': expected {expected.__name__}, got "

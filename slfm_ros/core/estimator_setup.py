@@ -1,0 +1,198 @@
+"""Builds the audio and visual estimators the streaming pipeline runs.
+
+``estimator: classic`` builds the named classical estimators. ``estimator: slfm`` loads the
+learned models from ``model_dir`` on the inference backend chosen by
+``slfm_ros.core.backends.create_runners`` (``backend``, ``inference_device`` and the
+TensorRT-style options); when they are missing or incompatible (ModelError, or no backend that
+can run them) the classical estimators take over and a WARN event says so, with the reason,
+so the node keeps producing estimates and the operator knows which ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from slfm_ros.core.errors import ModelError, SlfmError
+from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
+from slfm_ros.core.events import PipelineEvent
+from slfm_ros.core.geometry.interaural import (
+    FreeFieldPair,
+    InterauralGeometry,
+    SphericalHeadGeometry,
+)
+
+if TYPE_CHECKING:
+    from slfm_ros.core.pipeline import PipelineConfig
+
+CARD_FILE = "card.yaml"
+# Classical audio estimators that take a receiver geometry.
+_GEOMETRY_ESTIMATORS = ("gcc_phat", "srp_phat", "music")
+
+
+@dataclass
+class EstimatorSet:
+    """The estimators in use and how they were chosen.
+
+    audio_sample_rate: rate (Hz) audio is resampled to before ``audio``; 0 = keep the input's.
+    backend:           inference backend of learned models, "classic" for classical ones.
+    description:       one line for logs and /diagnostics.
+    fallback_reason:   why the learned models are not used although asked for ("" if used).
+    backend_skipped:   better inference backends passed over and why ("" if none).
+    backend_notes:     how the inference backend was set up (export, engine cache).
+    events:            WARN/ERROR events raised while building.
+    """
+
+    audio: AudioEstimator
+    visual: VisualEstimator
+    audio_sample_rate: int
+    backend: str
+    description: str
+    fallback_reason: str = ""
+    backend_skipped: str = ""
+    backend_notes: str = ""
+    events: list[PipelineEvent] = field(default_factory=list)
+
+
+def receiver_geometry(config: PipelineConfig) -> InterauralGeometry:
+    """The interaural model named by ``config.receiver``."""
+    if config.receiver == "spherical_head":
+        return SphericalHeadGeometry(radius_m=config.head_radius_m)
+    return FreeFieldPair(spacing_m=config.mic_spacing_m)
+
+
+def build_classic(config: PipelineConfig) -> tuple[AudioEstimator, VisualEstimator]:
+    """The classical estimators named by ``config.audio_estimator`` / ``visual_estimator``."""
+    from slfm_ros.core.estimators.registry import make_audio_estimator, make_visual_estimator
+
+    audio_params: dict[str, object] = {"silence_dbfs": config.silence_threshold_dbfs}
+    if config.audio_estimator in _GEOMETRY_ESTIMATORS:
+        audio_params["geometry"] = receiver_geometry(config)
+    audio = make_audio_estimator(config.audio_estimator, **audio_params)
+    visual = make_visual_estimator(
+        config.visual_estimator,
+        hfov=math.radians(config.hfov_deg),
+        pitch=math.radians(config.camera_pitch_deg),
+    )
+    return audio, visual
+
+
+def _classic_set(config: PipelineConfig, fallback_reason: str = "") -> EstimatorSet:
+    audio, visual = build_classic(config)
+    return EstimatorSet(
+        audio=audio,
+        visual=visual,
+        audio_sample_rate=config.estimator_sample_rate,
+        backend="classic",
+        description=f"classic: {config.audio_estimator} + {config.visual_estimator}",
+        fallback_reason=fallback_reason,
+    )
+
+
+def default_model_dir() -> Path:
+    """The model folder shipped with the package: ``models/`` of a source checkout, else
+    ``share/slfm_ros/models`` of an installed package. A folder without a card holding exactly
+    one model folder resolves to that one."""
+    source = Path(__file__).resolve().parents[2] / "models"
+    candidates = [source]
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidates.append(Path(get_package_share_directory("slfm_ros")) / "models")
+    except Exception:  # no ament index or package not installed: the source folder only
+        pass
+    for folder in candidates:
+        if (folder / CARD_FILE).is_file():
+            return folder
+        models = sorted(p.parent for p in folder.glob(f"*/{CARD_FILE}"))
+        if len(models) == 1:
+            return models[0]
+        if len(models) > 1:
+            names = ", ".join(m.name for m in models)
+            raise ModelError(f"{folder} holds several models ({names}): set model_dir to one")
+    raise ModelError(
+        f"no shipped model found in {' or '.join(str(c) for c in candidates)}: set model_dir "
+        "to a trained model folder"
+    )
+
+
+def _slfm_set(config: PipelineConfig) -> EstimatorSet:
+    model_dir = Path(config.model_dir) if config.model_dir else default_model_dir()
+    if not (model_dir / CARD_FILE).is_file():
+        # Checked before importing torch, so a missing model costs no start-up time.
+        raise ModelError(
+            f"{model_dir} has no {CARD_FILE}: expected a model folder written by training "
+            "(card.yaml + weights.pt)"
+        )
+    from slfm_ros.core.backends import BackendOptions, create_runners
+    from slfm_ros.core.estimators.slfm import SlfmAudioEstimator, SlfmVisualEstimator
+
+    options = BackendOptions(
+        model_file_path=config.model_file_path,
+        engine_file_path=config.engine_file_path,
+        force_engine_update=config.force_engine_update,
+        enable_fp16=config.enable_fp16,
+        max_workspace_size=config.max_workspace_size,
+        max_batch_size=config.max_batch_size,
+        intra_op_threads=config.inference_threads,
+    )
+    runners = create_runners(model_dir, config.backend, config.inference_device, options)
+    audio = SlfmAudioEstimator(
+        runners.config.audio, runners.audio, silence_dbfs=config.silence_threshold_dbfs
+    )
+    visual = SlfmVisualEstimator(runners.config.visual, runners.visual)
+    return EstimatorSet(
+        audio=audio,
+        visual=visual,
+        audio_sample_rate=int(runners.config.audio.sample_rate),
+        backend=runners.backend_name,
+        description=f"slfm on {runners.description}: {model_dir}",
+        backend_skipped=runners.skipped_summary(),
+        backend_notes="; ".join(runners.notes),
+    )
+
+
+def build_estimators(
+    config: PipelineConfig,
+    audio: AudioEstimator | None = None,
+    visual: VisualEstimator | None = None,
+) -> EstimatorSet:
+    """Estimators for ``config``; ``audio`` / ``visual`` given here replace the configured ones.
+
+    Classical estimators with a wrong name or parameter raise ConfigError (a configuration
+    mistake, not a missing file); learned ones fall back as the module doc says.
+    """
+    if config.estimator == "slfm" and (audio is None or visual is None):
+        try:
+            chosen = _slfm_set(config)
+        except (SlfmError, ImportError, OSError) as err:
+            where = config.model_dir or "the shipped model folder"
+            reason = f"{type(err).__name__}: {err}"
+            chosen = _classic_set(config, fallback_reason=reason)
+            chosen.events.append(
+                PipelineEvent.warn(
+                    "estimator",
+                    "model_fallback",
+                    f"learned SLfM models from {where} unusable ({reason}); falling back to "
+                    f"the classical estimators ({config.audio_estimator} + "
+                    f"{config.visual_estimator}); fix model_dir or set estimator: classic",
+                )
+            )
+    elif audio is None or visual is None:
+        chosen = _classic_set(config)
+    else:
+        chosen = EstimatorSet(
+            audio=audio,
+            visual=visual,
+            audio_sample_rate=config.estimator_sample_rate,
+            backend="custom",
+            description=f"custom: {audio.name} + {visual.name}",
+        )
+        return chosen
+    if audio is not None:
+        chosen.audio = audio
+    if visual is not None:
+        chosen.visual = visual
+    return chosen

@@ -1,0 +1,183 @@
+"""camera_node: a camera, stream or video file as sensor_msgs/Image (rgb8) + CameraInfo.
+
+Publishes
+    <image_topic>        sensor_msgs/Image, rgb8, reliable depth 10 (best-effort subscribers
+                         such as slfm_node accept it); header.stamp = grab time of the frame
+                         (for a file: the time it is read)
+    <camera_info_topic>  sensor_msgs/CameraInfo with the same header, from the calibration YAML
+                         (scaled to the output size) or a pinhole model of hfov_deg
+
+Pacing: a video file is played at ``fps`` (or its own rate); a live source delivers at its own
+rate and frames arriving faster than ``fps`` are skipped. At the end of a file the node exits
+with status 0 (or restarts the file with ``loop``); a camera that stops delivering ends it with
+status 1, so a launch respawn can restart it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from typing import cast
+
+import numpy as np
+import numpy.typing as npt
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+
+from slfm_ros.core.errors import SlfmError
+from slfm_ros.core.video_source import (
+    DEFAULT_FPS,
+    CameraCalibration,
+    CaptureError,
+    EndOfVideo,
+    SourceKind,
+    VideoSource,
+    load_calibration,
+)
+from slfm_ros.nodes import msg_conversions as conv
+from slfm_ros.nodes.camera_params import CAMERA_NODE
+from slfm_ros.nodes.ros_params import declare_node_params
+
+IMAGE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+
+def camera_info_msg(calib: CameraCalibration, stamp_ns: int, frame_id: str) -> CameraInfo:
+    """sensor_msgs/CameraInfo of ``calib`` (K, D, R, P row-major)."""
+    msg = CameraInfo()
+    msg.header.stamp = conv.ns_to_stamp(stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = int(calib.width), int(calib.height)
+    msg.distortion_model = calib.distortion_model
+    msg.d = [float(v) for v in calib.D]
+    msg.k = [float(v) for v in calib.K.ravel()]
+    msg.r = [float(v) for v in calib.R.ravel()]
+    assert calib.P is not None
+    msg.p = [float(v) for v in calib.P.ravel()]
+    return msg
+
+
+class CameraNode(Node):
+    """Opens the configured source and publishes its frames from a reader thread."""
+
+    def __init__(self) -> None:
+        super().__init__(CAMERA_NODE.name)
+        p = declare_node_params(self, CAMERA_NODE)
+        self._frame_id = str(p["frame_id"])
+        self.finished = threading.Event()
+        self.exit_code = 0
+        self._source = VideoSource(
+            str(p["source"]),
+            loop=bool(p["loop"]),
+            width=cast(int, p["width"]),
+            height=cast(int, p["height"]),
+            fps=cast(float, p["fps"]),
+            clock_ns=lambda: self.get_clock().now().nanoseconds,
+        )
+        try:
+            url = str(p["camera_info_url"])
+            if url:
+                calib = load_calibration(url).scaled(self._source.width, self._source.height)
+            else:
+                calib = CameraCalibration.from_hfov(
+                    self._source.width,
+                    self._source.height,
+                    math.radians(cast(float, p["hfov_deg"])),
+                )
+        except SlfmError:
+            self._source.close()
+            raise
+        self._calib = calib
+        fps = cast(float, p["fps"]) or self._source.fps or DEFAULT_FPS
+        self._period_s = 1.0 / fps
+        self._image_pub = self.create_publisher(Image, str(p["image_topic"]), IMAGE_QOS)
+        self._info_pub = self.create_publisher(CameraInfo, str(p["camera_info_topic"]), IMAGE_QOS)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="camera_read", daemon=True)
+        self._thread.start()
+        length = (
+            f", {self._source.frame_count} frames{' (loop)' if self._source.loop else ''}"
+            if self._source.kind is SourceKind.FILE
+            else ""
+        )
+        self.get_logger().info(
+            f"{self._source.kind.value} '{self._source.source}'{length}: "
+            f"{self._source.width}x{self._source.height} rgb8 at {fps:g} fps, "
+            f"hfov {math.degrees(calib.hfov_rad):.1f} deg -> {self._image_pub.topic_name} "
+            f"(+ {self._info_pub.topic_name})"
+        )
+
+    def _publish(self, image: npt.NDArray[np.uint8], stamp_ns: int) -> None:
+        self._image_pub.publish(conv.rgb_to_image(image, stamp_ns, self._frame_id))
+        self._info_pub.publish(camera_info_msg(self._calib, stamp_ns, self._frame_id))
+
+    def _run(self) -> None:
+        paced = self._source.kind is SourceKind.FILE
+        next_due = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if paced:
+                    delay = next_due - time.monotonic()
+                    if delay > 0 and self._stop.wait(delay):
+                        return
+                frame = self._source.read()
+                now = time.monotonic()
+                if not paced and now < next_due - 0.5 * self._period_s:
+                    continue  # the camera is faster than fps
+                # Falling behind (slow decoding) restarts the schedule instead of bursting.
+                next_due = max(next_due + self._period_s, now - self._period_s)
+                self._publish(frame.image, frame.stamp_ns)
+        except EndOfVideo as end:
+            self.get_logger().info(f"{end}; stopping")
+        except (CaptureError, SlfmError) as err:
+            self.get_logger().error(f"{type(err).__name__}: {err}")
+            self.exit_code = 1
+        except Exception:
+            # Ctrl-C shuts the context down before destroy_node stops this thread.
+            if self.context.ok():
+                raise
+        finally:
+            self.finished.set()
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        self._source.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``camera_node``: publish until the file ends, Ctrl-C or shutdown; exit 1
+    for a missing device, an unreadable file or a camera that stops."""
+    rclpy.init(args=args)
+    node: CameraNode | None = None
+    code = 0
+    try:
+        node = CameraNode()
+        while rclpy.ok() and not node.finished.is_set():
+            rclpy.spin_once(node, timeout_sec=0.1)
+        code = node.exit_code
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except SlfmError as err:
+        rclpy.logging.get_logger(CAMERA_NODE.name).fatal(f"{type(err).__name__}: {err}")
+        code = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""slfm_node: sound direction and camera yaw from a binaural microphone and a camera.
+
+Subscribes
+    <audio_topic>       audio_common_msgs/AudioDataStamped  best effort, depth 50 (a best-effort
+                        subscriber also receives from reliable publishers)
+    <audio_info_topic>  audio_common_msgs/AudioInfo         reliable; two subscriptions, one
+                        transient-local (gets the latched info of mic_node) and one volatile
+                        (matches capture nodes that publish it volatile)
+    <image_topic>       sensor_msgs/Image                   best effort, depth 10
+Publishes
+    ~/sound_direction   geometry_msgs/PoseWithCovarianceStamped, stamped with the window end
+    ~/camera_yaw        nav_msgs/Odometry, stamped with the capture time of the measured image
+    /diagnostics        diagnostic_msgs/DiagnosticArray every diagnostics_period
+
+Threading: subscription callbacks only append the message to a bounded queue (oldest dropped
+and counted when full), so the executor never blocks on estimation. The audio worker feeds
+the queue, in arrival order, to ``StreamingLocalizer`` (slfm_ros.core.pipeline), runs the
+audio part of the windows that became due after each message (``step_audio``) and publishes
+their directions at once. The visual worker then finishes those windows (``finish_window``:
+the camera yaw, the slow part) and publishes the yaw, so a feature-matching step never delays
+a direction; if it falls MAX_VISUAL_BACKLOG windows behind, the oldest window's yaw is
+skipped and counted. The diagnostics timer runs on the executor thread and reads the
+thread-safe ``HealthMonitor``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseWithCovarianceStamped
+from nav_msgs.msg import Odometry
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from slfm_ros.core.dsp.audio_format import bytes_per_sample
+from slfm_ros.core.errors import InputFormatError, SlfmError
+from slfm_ros.core.events import EventLevel, PipelineEvent
+from slfm_ros.core.pipeline import (
+    PendingWindow,
+    PipelineConfig,
+    StreamingLocalizer,
+    WindowResult,
+)
+from slfm_ros.nodes import msg_conversions as conv
+from slfm_ros.nodes.diagnostics import HealthMonitor, to_diagnostic_array
+from slfm_ros.nodes.param_spec import ParamValue
+from slfm_ros.nodes.ros_params import declare_node_params
+from slfm_ros.nodes.slfm_params import SLFM_NODE
+
+AUDIO_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=50,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+IMAGE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+INFO_LATCHED_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+INFO_VOLATILE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=5,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+OUTPUT_QOS = 10
+
+# Minimum time between two log lines of the same event code; the rest are counted.
+LOG_THROTTLE_S = 5.0
+# Windows waiting for their camera part; beyond this the oldest one's yaw is skipped.
+MAX_VISUAL_BACKLOG = 3
+
+
+def _int(value: ParamValue) -> int:
+    assert isinstance(value, int)
+    return value
+
+
+def _float(value: ParamValue) -> float:
+    assert isinstance(value, int | float)
+    return float(value)
+
+
+class SlfmNode(Node):
+    """ROS wrapper of StreamingLocalizer (see module doc)."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__("slfm_node", **node_kwargs)
+        from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+
+        self.params = declare_node_params(self, SLFM_NODE)
+        p = self.params
+        self.health = HealthMonitor()
+        self.pipeline = StreamingLocalizer(PipelineConfig.from_params(p))
+        est = self.pipeline.estimators
+        self.health.set_info("estimator", "backend", est.backend)
+        self.health.set_info("estimator", "estimators", est.description)
+        self.health.set_info("estimator", "fallback_reason", est.fallback_reason)
+        self.health.set_info("estimator", "backend_skipped", est.backend_skipped)
+        self.health.set_info("estimator", "backend_notes", est.backend_notes)
+        if est.fallback_reason:
+            self.health.set_condition(
+                "estimator", EventLevel.WARN, f"classical fallback: {est.fallback_reason}"
+            )
+        self._log_times: dict[str, float] = {}
+        self._log_suppressed: dict[str, int] = {}
+        self._log_lock = threading.Lock()  # _report runs on the executor and both workers
+        for event in self.pipeline.startup_events:
+            self._report(event)
+
+        self._queue: deque[tuple[str, Any, int]] = deque()
+        self._queue_size = _int(p["queue_size"])
+        self._cv = threading.Condition()
+        self._stop = False
+        self._last_info: conv.AudioInfoFields | None = None
+
+        self.direction_pub = self.create_publisher(
+            PoseWithCovarianceStamped, "~/sound_direction", OUTPUT_QOS
+        )
+        self.yaw_pub = self.create_publisher(Odometry, "~/camera_yaw", OUTPUT_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
+        self.create_subscription(
+            AudioDataStamped, str(p["audio_topic"]), self._enqueue_audio, AUDIO_QOS
+        )
+        for qos in (INFO_LATCHED_QOS, INFO_VOLATILE_QOS):
+            self.create_subscription(AudioInfo, str(p["audio_info_topic"]), self._enqueue_info, qos)
+        self.create_subscription(Image, str(p["image_topic"]), self._enqueue_image, IMAGE_QOS)
+        self.create_timer(_float(p["diagnostics_period"]), self._publish_diagnostics)
+
+        self._visual_queue: deque[PendingWindow] = deque()
+        self._visual_cv = threading.Condition()
+        self._worker = threading.Thread(target=self._run, name="slfm_audio", daemon=True)
+        self._visual_worker = threading.Thread(
+            target=self._run_visual, name="slfm_visual", daemon=True
+        )
+        self._worker.start()
+        self._visual_worker.start()
+        if est.backend_skipped:
+            self.get_logger().info(f"inference backends passed over: {est.backend_skipped}")
+        self.get_logger().info(
+            f"slfm_node: {est.description}; hop {p['hop_s']} s, window {p['window_s']} s; "
+            f"audio '{self._resolved(p['audio_topic'])}', images "
+            f"'{self._resolved(p['image_topic'])}'"
+        )
+
+    def _resolved(self, topic: Any) -> str:
+        return self.resolve_topic_name(str(topic))
+
+    # ------------------------------------------------------------------ callbacks (executor)
+    def _now_ns(self) -> int:
+        return int(self.get_clock().now().nanoseconds)
+
+    def _enqueue(self, kind: str, msg: Any) -> None:
+        dropped = None
+        with self._cv:
+            if len(self._queue) >= self._queue_size:
+                # The oldest sensor message goes; an AudioInfo is kept (it is rare and needed).
+                i = next((j for j, item in enumerate(self._queue) if item[0] != "info"), 0)
+                dropped = self._queue[i][0]
+                del self._queue[i]
+            self._queue.append((kind, msg, self._now_ns()))
+            self._cv.notify()
+        if dropped is not None:
+            self.health.count("pipeline", "queue_overflows")
+            self._report(
+                PipelineEvent.warn(
+                    "pipeline",
+                    "queue_overflow",
+                    f"processing queue full ({self._queue_size} messages): oldest {dropped} "
+                    "message dropped; the estimators are slower than the input",
+                )
+            )
+
+    def _enqueue_audio(self, msg: Any) -> None:
+        self._enqueue("audio", msg)
+
+    def _enqueue_info(self, msg: Any) -> None:
+        self._enqueue("info", msg)
+
+    def _enqueue_image(self, msg: Image) -> None:
+        self._enqueue("image", msg)
+
+    def _publish_diagnostics(self) -> None:
+        fmt = self.pipeline.audio_format
+        self.health.set_info(
+            "audio", "format", "none" if fmt is None else f"{fmt[0]} ch, {fmt[1]} Hz, {fmt[2]}"
+        )
+        with self._cv:
+            self.health.set_info("pipeline", "queue_length", str(len(self._queue)))
+        reports = self.health.reports()
+        self.diag_pub.publish(to_diagnostic_array(reports, self._now_ns(), self.get_name()))
+
+    # ------------------------------------------------------------------ worker thread
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._queue or self._stop, timeout=0.5)
+                if self._stop:
+                    return
+                if not self._queue:
+                    continue
+                kind, msg, arrival_ns = self._queue.popleft()
+            try:
+                self._handle(kind, msg, arrival_ns)
+            except Exception as err:  # keep the node alive; the error is reported
+                self._report(
+                    PipelineEvent.error(
+                        "pipeline", "internal_error", f"{type(err).__name__} in {kind}: {err}"
+                    )
+                )
+
+    def _handle(self, kind: str, msg: Any, arrival_ns: int) -> None:
+        started = time.perf_counter()
+        self.health.add_latency("pipeline", "queue", max(0, self._now_ns() - arrival_ns) / 1e9)
+        if kind == "info":
+            fields = conv.audio_info_fields(msg)
+            if fields == self._last_info:
+                return  # the same info arrives on both AudioInfo subscriptions
+            self._last_info = fields
+            events = self.pipeline.on_audio_info(
+                fields.channels, fields.sample_rate, fields.sample_format, fields.coding_format
+            )
+        elif kind == "audio":
+            data, stamp_ns = conv.audio_payload(msg)
+            events = self.pipeline.on_audio(data, stamp_ns, arrival_ns)
+            self.health.tick("audio", "rate.chunks_per_s")
+            fmt = self.pipeline.audio_format
+            if fmt is not None:
+                frame_bytes = fmt[0] * bytes_per_sample(fmt[2])
+                self.health.tick("audio", "rate.frames_per_s", len(data) / frame_bytes)
+        else:
+            self.health.tick("image", "rate.images_per_s")
+            try:
+                rgb = conv.image_to_rgb(msg)
+            except InputFormatError as err:
+                events = [PipelineEvent.error("image", "image_encoding", f"image dropped: {err}")]
+            else:
+                stamp_ns = conv.stamp_to_ns(msg.header.stamp)
+                events = self.pipeline.on_image(rgb, stamp_ns, arrival_ns)
+        for event in events:
+            # AudioInfo problems come once per message and differ in detail: log each one.
+            self._report(event, throttle=kind != "info")
+        self.health.add_latency("pipeline", f"input_{kind}", time.perf_counter() - started)
+        for pending in self.pipeline.step_audio():
+            self._publish_direction(pending)
+            self._hand_to_visual(pending)
+
+    def _publish_direction(self, pending: PendingWindow) -> None:
+        for event in pending.events:
+            self._report(event)
+        self.health.add_latency("estimator", "audio", pending.audio_s)
+        azimuth = pending.azimuth
+        if azimuth is None or not azimuth.valid:
+            return
+        self.direction_pub.publish(
+            conv.sound_direction_msg(
+                azimuth.angle,
+                azimuth.variance,
+                pending.end_ns,
+                str(self.params["audio_frame_id"]),
+            )
+        )
+        self.health.count("pipeline", "sound_directions_published")
+        self.health.add_latency("pipeline", "end_to_end", (self._now_ns() - pending.end_ns) / 1e9)
+
+    def _hand_to_visual(self, pending: PendingWindow) -> None:
+        with self._visual_cv:
+            if len(self._visual_queue) >= MAX_VISUAL_BACKLOG:
+                # The camera part fell behind: skip its oldest window (the yaw chain carries
+                # on from the next one), but keep a tracking restart it asked for.
+                old = self._visual_queue.popleft()
+                self._count_window(old.azimuth is not None and old.azimuth.valid)
+                self.health.count("pipeline", "visual_windows_skipped")
+                if old.restart_tracking:
+                    pending = dataclasses.replace(pending, restart_tracking=True)
+            self._visual_queue.append(pending)
+            self._visual_cv.notify()
+
+    def _run_visual(self) -> None:
+        while True:
+            with self._visual_cv:
+                self._visual_cv.wait_for(lambda: self._visual_queue or self._stop, timeout=0.5)
+                if self._stop:
+                    return
+                if not self._visual_queue:
+                    continue
+                pending = self._visual_queue.popleft()
+            try:
+                self._publish_yaw(self.pipeline.finish_window(pending), len(pending.events))
+            except Exception as err:  # keep the node alive; the error is reported
+                self._report(
+                    PipelineEvent.error(
+                        "pipeline", "internal_error", f"{type(err).__name__} in visual: {err}"
+                    )
+                )
+
+    def _count_window(self, has_output: bool) -> None:
+        if has_output:
+            self.health.count("pipeline", "windows_produced")
+            self.health.tick("pipeline", "rate.windows_per_s")
+        else:
+            self.health.count("pipeline", "windows_skipped")
+
+    def _publish_yaw(self, result: WindowResult, reported: int) -> None:
+        p = self.params
+        for event in result.events[reported:]:  # the audio part's events are already out
+            self._report(event)
+        self.health.add_latency("estimator", "visual", result.latencies_s["visual"])
+        yaw = result.yaw
+        if yaw is not None and yaw.integrated is not None and yaw.rate is not None:
+            self.yaw_pub.publish(
+                conv.camera_yaw_msg(
+                    yaw.integrated,
+                    yaw.integrated_variance,
+                    yaw.rate,
+                    yaw.rate_variance,
+                    yaw.image_ns,
+                    str(p["odom_frame_id"]),
+                    str(p["camera_frame_id"]),
+                )
+            )
+            self.health.count("pipeline", "camera_yaws_published")
+            self.health.add_latency(
+                "pipeline", "yaw_end_to_end", (self._now_ns() - yaw.image_ns) / 1e9
+            )
+        self._count_window(result.has_output)
+
+    # ------------------------------------------------------------------ reporting
+    def _report(self, event: PipelineEvent, throttle: bool = True) -> None:
+        """Record ``event`` for /diagnostics and log it (when ``throttle``, at most once per
+        LOG_THROTTLE_S per code, with the number of repeats left out)."""
+        self.health.record_event(event)
+        now = time.monotonic()
+        with self._log_lock:
+            last = self._log_times.get(event.code)
+            if throttle and last is not None and now - last < LOG_THROTTLE_S:
+                self._log_suppressed[event.code] = self._log_suppressed.get(event.code, 0) + 1
+                return
+            self._log_times[event.code] = now
+            repeats = self._log_suppressed.pop(event.code, 0)
+        suffix = f" (+{repeats} more since the last report)" if repeats else ""
+        line = f"[{event.code}] {event.message}{suffix}"
+        logger = self.get_logger()
+        if event.level >= EventLevel.ERROR:
+            logger.error(line)
+        elif event.level >= EventLevel.WARN:
+            logger.warning(line)
+        else:
+            logger.info(line)
+
+    def destroy_node(self) -> None:
+        for cv in (self._cv, self._visual_cv):
+            with cv:
+                self._stop = True
+                cv.notify_all()
+        for worker in (self._worker, self._visual_worker):
+            if worker.is_alive():
+                worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``slfm_node``: spin until Ctrl-C or shutdown."""
+    rclpy.init(args=args)
+    node: SlfmNode | None = None
+    code = 0
+    try:
+        node = SlfmNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except SlfmError as err:
+        rclpy.logging.get_logger("slfm_node").fatal(f"{type(err).__name__}: {err}")
+        code = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
