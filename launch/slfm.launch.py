@@ -8,11 +8,11 @@ slfm.launch.py --show-args` lists the arguments.
 
 from __future__ import annotations
 
+from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from launch import LaunchContext, LaunchDescription
 from slfm_ros.nodes.launch_description import LAUNCH_ARGS, PACKAGE, plan_nodes
 
 

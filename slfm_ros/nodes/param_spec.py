@@ -93,7 +93,12 @@ def render_params_yaml(nodes: Sequence[NodeSpec]) -> str:
         "# edit values freely, the comments document each parameter.",
     ]
     for node in nodes:
-        lines += ["", f"# {node.name}: {node.description}", f"/**/{node.name}:", "  ros__parameters:"]
+        lines += [
+            "",
+            f"# {node.name}: {node.description}",
+            f"/**/{node.name}:",
+            "  ros__parameters:",
+        ]
         for p in node.params:
             unit = f" [{p.unit}]" if p.unit else ""
             choices = f" One of: {', '.join(str(c) for c in p.choices)}." if p.choices else ""
