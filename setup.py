@@ -91,7 +91,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     description="Sound Localization from Motion for ROS 2",
-    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
     data_files=DATA_FILES,
     python_requires=">=3.10",
     install_requires=["setuptools"],

@@ -1,0 +1,80 @@
+"""``slfm train``: train a stage of the SLfM models.
+
+    slfm train <stage> --config training/configs/<name>.yaml [--out DIR] [--resume]
+               [--set key=value ...] [--stop-after STEPS]
+
+stage: pretext | slfm | supervised | probe (must match the config's ``stage``). DIR defaults
+to out/<config name>. ``--resume`` continues the run in DIR from its last checkpoint, exactly.
+Under torchrun every process runs this command; they share DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from slfm_ros.core.errors import ConfigError
+
+STAGES = ("pretext", "slfm", "supervised", "probe")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("stage", choices=STAGES, help="training stage")
+    parser.add_argument(
+        "--config", required=True, help="training YAML, e.g. training/configs/slfm_small.yaml"
+    )
+    parser.add_argument("--out", help="run folder (default: out/<config name>)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set optim.lr=3e-4 (repeatable)",
+    )
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="STEPS",
+        help="stop at this step with a checkpoint (continue later with --resume)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from training.config import load_train_config
+        from training.loop import train
+    except ModuleNotFoundError as exc:
+        if exc.name != "training":
+            raise
+        raise ConfigError(
+            "the trainer package 'training' is not importable: install slfm_ros with its "
+            "'training' package (make setup) or run `python -m slfm_ros.cli.main train ...` "
+            "from the repository root"
+        ) from exc
+
+    cfg = load_train_config(args.config, args.overrides)
+    if cfg.stage != args.stage:
+        raise ConfigError(
+            f"{args.config} configures stage {cfg.stage!r}, not {args.stage!r}; use "
+            f"`slfm train {cfg.stage}` or another config"
+        )
+    out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
+    command = " ".join(shlex.quote(a) for a in ["slfm", *sys.argv[1:]])
+    result = train(cfg, out, resume=args.resume, stop_after=args.stop_after, command=command)
+    if not result.main:
+        return 0
+    if not result.finished:
+        print(f"stopped at step {result.step}; continue with --resume --out {out}")
+        return 0
+    final = result.metrics.get("final", {})
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if isinstance(v, float))
+    if summary:
+        print(f"final validation: {summary}")
+    print(f"model written to {out} (load with slfm_ros.core.models.checkpoint.load_model)")
+    return 0

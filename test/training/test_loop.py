@@ -1,0 +1,194 @@
+"""The training loop end to end on a tiny model and a tiny simulated world."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from slfm_ros.core.errors import DatasetError, ModelError
+from slfm_ros.core.models.checkpoint import load_model
+from slfm_ros.core.sim.dataset import write_dataset
+from training.config import TrainConfig
+from training.loop import Trainer, TrainResult, train, warmup_cosine
+from training.runtime import DistContext, TrainingError, is_oom, oom_error
+
+
+@pytest.fixture(scope="module")
+def slfm_run(
+    tiny_config: Callable[..., TrainConfig], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[TrainConfig, float, TrainResult]:
+    """12 steps of the SLfM stage from random weights, with the loss before training."""
+    cfg = tiny_config("slfm", "optim.max_steps=12", "run.eval_every=4", "run.checkpoint_every=4")
+    out = tmp_path_factory.mktemp("slfm_run")
+    before = Trainer(cfg, out, DistContext(), "test").evaluate()["loss"]
+    return cfg, before, train(cfg, out, command="slfm train slfm --config tiny.yaml")
+
+
+@pytest.fixture(scope="module")
+def shards(
+    tiny_config: Callable[..., TrainConfig], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """Tiny 3-view train (4 samples) and val (2 samples) shard folders."""
+    scene = tiny_config("pretext", "data.scene.views.num_views=3").data.scene_config()
+    root = tmp_path_factory.mktemp("shards")
+    for split, num in (("train", 4), ("val", 2)):
+        write_dataset(scene, root / split, num, split, seed=0, workers=1, progress=False)
+    return root / "train", root / "val"
+
+
+def test_slfm_training_reduces_the_loss(slfm_run: tuple[TrainConfig, float, TrainResult]) -> None:
+    _, before, result = slfm_run
+    history = [entry["loss"] for entry in result.metrics["val_history"]]
+    assert result.finished and result.step == 12
+    assert len(history) == 3
+    assert history[-1] < before - 0.1, (before, history)
+
+
+def test_run_folder_holds_a_loadable_model_with_its_card(
+    slfm_run: tuple[TrainConfig, float, TrainResult],
+) -> None:
+    cfg, _, result = slfm_run
+    loaded = load_model(result.out_dir)
+    assert loaded.config == cfg.model_config()
+    card = loaded.card
+    assert card["command"] == "slfm train slfm --config tiny.yaml"
+    assert card["seed"] == cfg.seed and card["stage"] == "slfm"
+    assert card["training_config"] == cfg.to_dict()
+    assert card["training_data"]["scene"] == cfg.data.scene_config().to_dict()
+    assert "git_commit" in card
+    assert math.isfinite(card["metrics"]["loss"]) and "audio_mae_deg" in card["metrics"]
+    metrics = json.loads((result.out_dir / "metrics.json").read_text())
+    assert metrics["samples_seen"] == 12 * cfg.optim.batch_size
+    assert metrics["samples_per_s"] > 0
+    assert set(metrics["sign"]) == {"samples", "agreement", "flipped"}
+    saved = yaml.safe_load((result.out_dir / "config.yaml").read_text())
+    assert saved == cfg.to_dict()
+
+
+def test_resume_continues_exactly(tiny_config: Callable[..., TrainConfig], tmp_path: Path) -> None:
+    cfg = tiny_config("slfm", "data.permute_prob=0.5", "slfm.resolve_sign=false")
+    straight = train(cfg, tmp_path / "straight")
+    first = train(cfg, tmp_path / "resumed", stop_after=3)
+    assert not first.finished and first.step == 3
+    resumed = train(cfg, tmp_path / "resumed", resume=True)
+    assert resumed.finished and resumed.step == straight.step == 6
+
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, atol=1e-6, rtol=0)
+    assert len(a["loop"]["history"]) == len(b["loop"]["history"]) == 2
+    for entry_a, entry_b in zip(a["loop"]["history"], b["loop"]["history"], strict=True):
+        assert entry_a == pytest.approx(entry_b, abs=1e-6)
+    assert straight.metrics["final"] == pytest.approx(resumed.metrics["final"], abs=1e-6)
+    assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 6
+
+
+@pytest.mark.parametrize("stage", ["pretext", "supervised", "probe"])
+def test_other_stages_train_from_shards(
+    stage: str,
+    tiny_config: Callable[..., TrainConfig],
+    shards: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    train_dir, val_dir = shards
+    cfg = tiny_config(
+        stage,
+        "data.source=shards",
+        f"data.train_dir={train_dir}",
+        f"data.val_dir={val_dir}",
+        f"data.num_views={3 if stage == 'pretext' else 2}",
+        "optim.max_steps=2",
+        "run.eval_every=2",
+    )
+    result = train(cfg, tmp_path / stage)
+    assert result.finished
+    final = result.metrics["final"]
+    assert math.isfinite(final["loss"])
+    load_model(tmp_path / stage)
+    if stage == "pretext":
+        extras = torch.load(tmp_path / stage / "stage_modules.pt", weights_only=True)
+        assert set(extras) == {"binauralizer"}
+    if stage == "probe":
+        assert 0.0 <= final["audio_top1"] <= 1.0 and 0.0 <= final["camera_top1"] <= 1.0
+
+
+def test_frozen_parts_do_not_change(
+    tiny_config: Callable[..., TrainConfig], shards: tuple[Path, Path], tmp_path: Path
+) -> None:
+    train_dir, _ = shards
+    cfg = tiny_config(
+        "slfm",
+        "data.source=shards",
+        f"data.train_dir={train_dir}",
+        "optim.max_steps=2",
+        "run.eval_every=0",
+        "slfm.resolve_sign=false",
+    )
+    trainer = Trainer(cfg, tmp_path / "frozen", DistContext(), "test")
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run(resume=False, stop_after=None)
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(".head." in k for k in changed), sorted(changed)
+
+
+def test_init_from_another_architecture_is_refused(
+    slfm_run: tuple[TrainConfig, float, TrainResult],
+    tiny_config: Callable[..., TrainConfig],
+    tmp_path: Path,
+) -> None:
+    _, _, result = slfm_run
+    cfg = tiny_config("slfm", f"init={result.out_dir}", "model.audio.feature_dim=32")
+    with pytest.raises(ModelError, match="another architecture"):
+        train(cfg, tmp_path / "other")
+
+
+def test_resume_of_another_architecture_is_refused(
+    slfm_run: tuple[TrainConfig, float, TrainResult],
+    tiny_config: Callable[..., TrainConfig],
+) -> None:
+    _, _, result = slfm_run
+    cfg = tiny_config("slfm", "model.visual.feature_dim=32")
+    with pytest.raises(ModelError, match="another architecture"):
+        train(cfg, result.out_dir, resume=True)
+
+
+def test_run_folder_misuse(
+    slfm_run: tuple[TrainConfig, float, TrainResult],
+    tiny_config: Callable[..., TrainConfig],
+    tmp_path: Path,
+) -> None:
+    cfg, _, result = slfm_run
+    with pytest.raises(TrainingError, match="--resume"):
+        train(cfg, result.out_dir)
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        train(cfg, tmp_path / "new", resume=True)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="empty"):
+        train(tiny_config("slfm", "data.source=shards", f"data.train_dir={empty}"), tmp_path / "x")
+
+
+def test_out_of_memory_is_reported_with_a_smaller_batch() -> None:
+    assert is_oom(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 8 GB"))
+    assert not is_oom(RuntimeError("shape mismatch"))
+    message = str(oom_error(64, torch.device("cuda", 0)))
+    assert "batch_size 64" in message and "optim.batch_size=32" in message
+
+
+def test_warmup_cosine_schedule() -> None:
+    factor = warmup_cosine(max_steps=110, warmup=10, min_ratio=0.1)
+    assert factor(0) == pytest.approx(0.1)
+    assert factor(9) == pytest.approx(1.0)
+    assert factor(10) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert factor(110) == pytest.approx(0.1)
