@@ -1,0 +1,230 @@
+"""``slfm eval``: score estimators on data the project never saw.
+
+    slfm eval rotation --panoramas DIR [--fov 60] [--pitch -22.5] [--pairs-per-image 20]
+        [--seed S] [--estimator classic|slfm] [--visual-estimator orb|sift] [--model DIR] [--json]
+    slfm eval audio (--hrtf FILE.sofa | --brirs DIR) --sources DIR [--reverb none|room]
+        [--estimator classic|gcc_phat|iid|srp_phat|music|slfm] [--model DIR] [--json]
+    slfm eval synthetic --data DIR [--estimator ...] [--visual-estimator orb|sift] [--json]
+
+With --json one JSON object goes to stdout: ``n`` and, for audio, azimuth_mae_deg,
+azimuth_median_deg, lr_accuracy (0..1); for rotation, yaw_mae_deg, yaw_median_deg and
+yaw_valid_fraction; synthetic prints both groups (audio_n and yaw_n count clips and pairs).
+Otherwise a table. Missing folders, unreadable or mono files where stereo is needed and SOFA
+files of another convention end with a message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from slfm_ros.core.errors import ConfigError
+from slfm_ros.evaluation.estimators import AUDIO_CHOICES, FEATURE_CHOICES, VISUAL_CHOICES
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model folder for --estimator slfm")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random crops/clips")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="mode", metavar="MODE", required=True)
+
+    rot = sub.add_parser("rotation", help="camera yaw on real equirectangular panoramas")
+    rot.add_argument("--panoramas", required=True, help="folder of 2:1 .jpg/.png panoramas")
+    rot.add_argument("--fov", type=float, default=60.0, help="horizontal FOV, deg (default 60)")
+    rot.add_argument("--pitch", type=float, default=-22.5, help="camera pitch, deg (default -22.5)")
+    rot.add_argument("--pairs-per-image", type=int, default=20, help="view pairs per panorama")
+    rot.add_argument("--estimator", choices=VISUAL_CHOICES, default="classic")
+    rot.add_argument(
+        "--visual-estimator",
+        choices=FEATURE_CHOICES,
+        default="sift",
+        help="feature detector of the classic estimator (default sift)",
+    )
+    _common(rot)
+
+    aud = sub.add_parser("audio", help="sound azimuth with a measured head or real BRIRs")
+    src = aud.add_mutually_exclusive_group(required=True)
+    src.add_argument("--hrtf", help="SimpleFreeFieldHRIR .sofa file")
+    src.add_argument("--brirs", help="folder of 2-channel BRIR wavs + brirs.csv (file,azimuth_deg)")
+    aud.add_argument("--sources", required=True, help="folder of mono recordings (wav/flac/ogg)")
+    aud.add_argument(
+        "--reverb",
+        choices=("none", "room"),
+        default="none",
+        help="--hrtf only: free field or random shoebox rooms",
+    )
+    aud.add_argument(
+        "--estimator", choices=AUDIO_CHOICES, default="classic", help="classic = gcc_phat"
+    )
+    aud.add_argument("--clips-per-file", type=int, default=8, help="--hrtf: clips per recording")
+    aud.add_argument("--clips-per-brir", type=int, default=4, help="--brirs: clips per BRIR")
+    aud.add_argument("--sample-rate", type=int, default=16000, help="Hz (default 16000)")
+    aud.add_argument("--clip-seconds", type=float, default=2.55, help="s (default 2.55)")
+    aud.add_argument("--snr-db", type=float, help="add diffuse noise at this SNR (default none)")
+    aud.add_argument(
+        "--head-radius",
+        type=float,
+        help="--brirs: head radius for the ITD model, m (default 0.0875)",
+    )
+    aud.add_argument(
+        "--mic-spacing",
+        type=float,
+        help="--brirs: free-field microphone spacing instead of a head, m",
+    )
+    _common(aud)
+
+    syn = sub.add_parser("synthetic", help="audio and rotation on a split from slfm simulate")
+    syn.add_argument("--data", required=True, help="dataset folder written by slfm simulate")
+    syn.add_argument(
+        "--estimator",
+        choices=AUDIO_CHOICES,
+        default="classic",
+        help="audio estimator (classic = gcc_phat); slfm also sets the visual one",
+    )
+    syn.add_argument(
+        "--visual-estimator",
+        choices=FEATURE_CHOICES,
+        default="sift",
+        help="feature detector of the classic visual estimator (default sift)",
+    )
+    syn.add_argument("--only", choices=("audio", "rotation"), help="score one modality only")
+    syn.add_argument("--limit", type=int, help="score only the first N samples")
+    _common(syn)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def _emit(args: argparse.Namespace, title: str, result: dict[str, Any]) -> None:
+    if args.json:
+        clean = {
+            k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()
+        }
+        print(json.dumps(clean, sort_keys=False))
+        return
+    width = max(len(k) for k in result)
+    print(title)
+    for key, value in result.items():
+        print(f"  {key:<{width}}  {_format(value)}")
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars on stderr, only for an interactive terminal and table output."""
+    return bool(sys.stderr.isatty()) and not args.json
+
+
+def _run_rotation(args: argparse.Namespace) -> int:
+    from slfm_ros.core.sim.panoramas import PanoramaFolder
+    from slfm_ros.evaluation.estimators import build_visual_estimator, visual_label
+    from slfm_ros.evaluation.rotation_eval import RotationProtocol, evaluate_rotation
+
+    protocol = RotationProtocol(
+        fov_deg=args.fov,
+        pitch_deg=args.pitch,
+        pairs_per_image=args.pairs_per_image,
+        seed=args.seed,
+    )
+    folder = PanoramaFolder(args.panoramas)
+    estimator = build_visual_estimator(
+        args.estimator,
+        args.visual_estimator,
+        hfov=math.radians(args.fov),
+        pitch=math.radians(args.pitch),
+        model=args.model,
+    )
+    result = evaluate_rotation(folder, estimator, protocol, progress=_progress(args))
+    out = {
+        "estimator": visual_label(args.estimator, args.visual_estimator),
+        "panoramas": len(folder),
+    }
+    out.update(result.as_dict())
+    _emit(args, f"rotation: {args.panoramas}", out)
+    return 0
+
+
+def _run_audio(args: argparse.Namespace) -> int:
+    from slfm_ros.evaluation.audio_eval import (
+        AudioProtocol,
+        brir_geometry,
+        evaluate_brirs,
+        evaluate_hrtf,
+        hrtf_receiver,
+        list_audio_files,
+    )
+    from slfm_ros.evaluation.estimators import audio_label, build_audio_estimator
+
+    protocol = AudioProtocol(
+        sample_rate=args.sample_rate,
+        clip_seconds=args.clip_seconds,
+        clips_per_file=args.clips_per_file,
+        clips_per_brir=args.clips_per_brir,
+        reverb=args.reverb,
+        snr_db=args.snr_db,
+        seed=args.seed,
+    )
+    if args.brirs is not None and args.reverb != "none":
+        raise ConfigError("--reverb applies to --hrtf only: real BRIRs carry their own room")
+    list_audio_files(args.sources)  # a missing or empty folder fails before any rendering
+    if args.hrtf is not None:
+        receiver = hrtf_receiver(args.hrtf)
+        estimator = build_audio_estimator(args.estimator, receiver.geometry, args.model)
+        result = evaluate_hrtf(args.hrtf, args.sources, estimator, protocol, receiver=receiver)
+        title = f"audio: {args.hrtf} ({args.reverb})"
+    else:
+        geometry = brir_geometry(args.head_radius, args.mic_spacing)
+        estimator = build_audio_estimator(args.estimator, geometry, args.model)
+        result = evaluate_brirs(args.brirs, args.sources, estimator, protocol)
+        title = f"audio: {args.brirs}"
+    out = {"estimator": audio_label(args.estimator)}
+    out.update(result.as_dict())
+    _emit(args, title, out)
+    return 0
+
+
+def _run_synthetic(args: argparse.Namespace) -> int:
+    from slfm_ros.core.sim.dataset import ShardedDataset
+    from slfm_ros.evaluation.estimators import (
+        audio_label,
+        build_audio_estimator,
+        build_visual_estimator,
+        visual_label,
+    )
+    from slfm_ros.evaluation.synthetic_eval import dataset_geometry, evaluate_synthetic
+
+    dataset = ShardedDataset(args.data)
+    cfg = dataset.config
+    audio_est = visual_est = None
+    if args.only in (None, "audio"):
+        audio_est = build_audio_estimator(args.estimator, dataset_geometry(dataset), args.model)
+    visual_kind = "slfm" if args.estimator == "slfm" else "classic"
+    if args.only in (None, "rotation"):
+        visual_est = build_visual_estimator(
+            visual_kind,
+            args.visual_estimator,
+            hfov=math.radians(cfg.image.hfov_deg),
+            pitch=math.radians(cfg.image.pitch_deg),
+            model=args.model,
+        )
+    result = evaluate_synthetic(dataset, audio_est, visual_est, args.limit, _progress(args))
+    out: dict[str, Any] = {}
+    if audio_est is not None:
+        out["audio_estimator"] = audio_label(args.estimator)
+    if visual_est is not None:
+        out["visual_estimator"] = visual_label(visual_kind, args.visual_estimator)
+    out.update(result.as_dict())
+    _emit(args, f"synthetic: {args.data} ({dataset.split})", out)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    runners = {"rotation": _run_rotation, "audio": _run_audio, "synthetic": _run_synthetic}
+    return runners[args.mode](args)

@@ -1,0 +1,226 @@
+"""``slfm eval``: JSON and table output on tiny data, and every input error path."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+import soundfile as sf
+
+from slfm_ros.cli.main import main
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Panoramas, a SOFA head, recordings, BRIRs and a simulated split, all tiny."""
+    from slfm_ros.core.sim.dataset import write_dataset
+    from slfm_ros.core.sim.panoramas import ProceduralPanoramas
+    from slfm_ros.core.sim.receivers import SphericalHead
+    from slfm_ros.core.sim.scene import SceneConfig
+    from slfm_ros.core.sim.sofa import SofaHrirSet, write_sofa
+    from slfm_ros.core.sim.sources import speech_like
+
+    root = tmp_path_factory.mktemp("evaldata")
+    panos = root / "panos"
+    panos.mkdir()
+    cv2.imwrite(
+        str(panos / "p0.jpg"),
+        cv2.cvtColor(ProceduralPanoramas(1024, seed=1).panorama(0, "test"), cv2.COLOR_RGB2BGR),
+    )
+    head = SphericalHead()
+    az = np.radians(np.arange(0.0, 360.0, 10.0))
+    irs = head.hrirs(az, np.zeros_like(az), SR)
+    positions = np.stack([az, np.zeros_like(az), np.ones_like(az)], axis=1)
+    write_sofa(root / "head.sofa", SofaHrirSet(np.transpose(irs, (0, 2, 1)), positions, float(SR)))
+    sources = root / "sources"
+    sources.mkdir()
+    sf.write(sources / "talk.wav", speech_like(2.0, SR, np.random.default_rng(0)), SR)
+    brirs = root / "brirs"
+    brirs.mkdir()
+    rows = ["file,azimuth_deg"]
+    for deg in (-40, 50):
+        sf.write(brirs / f"b{deg}.wav", head.hrir(math.radians(deg), 0.0, SR), SR)
+        rows.append(f"b{deg}.wav,{deg}")
+    (brirs / "brirs.csv").write_text("\n".join(rows) + "\n")
+    cfg = SceneConfig.from_dict(
+        {
+            "clip_seconds": 0.5,
+            "views": {"num_views": 2, "max_turn_deg": 30.0},
+            "image": {"effects": {}},
+            "panoramas": {"width": 1024},
+            "room": {"anechoic_probability": 1.0},
+            "sources": {"target_kinds": ["speech"], "interferers": [0, 0]},
+        }
+    )
+    write_dataset(cfg, root / "sim", 2, "test", seed=0, workers=1, progress=False)
+    return {
+        "panos": panos,
+        "sofa": root / "head.sofa",
+        "sources": sources,
+        "brirs": brirs,
+        "sim": root / "sim",
+        "root": root,
+    }
+
+
+def _json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
+    assert main([*argv, "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    return json.loads(lines[0])
+
+
+def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], message: str) -> None:
+    assert main(argv) != 0
+    assert message in capsys.readouterr().err
+
+
+def test_rotation_json_and_table(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["eval", "rotation", "--panoramas", str(data["panos"]), "--pairs-per-image", "4"]
+    report = _json([*args, "--visual-estimator", "orb", "--seed", "2"], capsys)
+    assert report["n"] == 4 and report["estimator"] == "orb"
+    assert 0.0 <= report["yaw_valid_fraction"] <= 1.0
+    assert report["yaw_mae_deg"] >= 0.0 and report["yaw_median_deg"] >= 0.0
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "yaw_mae_deg" in table and "sift" in table
+
+
+def test_audio_json_with_hrtf_and_brirs(
+    data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    hrtf = _json(
+        [
+            "eval",
+            "audio",
+            "--hrtf",
+            str(data["sofa"]),
+            "--sources",
+            str(data["sources"]),
+            "--clips-per-file",
+            "4",
+            "--clip-seconds",
+            "1.0",
+        ],
+        capsys,
+    )
+    assert hrtf["n"] == 4 and hrtf["estimator"] == "gcc_phat"
+    assert hrtf["azimuth_mae_deg"] < 10.0 and hrtf["lr_accuracy"] == 1.0
+    brir = _json(
+        [
+            "eval",
+            "audio",
+            "--brirs",
+            str(data["brirs"]),
+            "--sources",
+            str(data["sources"]),
+            "--estimator",
+            "iid",
+            "--clip-seconds",
+            "1.0",
+        ],
+        capsys,
+    )
+    assert brir["n"] == 8 and brir["estimator"] == "iid" and brir["lr_accuracy"] == 1.0
+    assert {"azimuth_mae_deg", "azimuth_median_deg"} <= set(brir)
+
+
+def test_synthetic_prints_both_groups(
+    data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = _json(["eval", "synthetic", "--data", str(data["sim"])], capsys)
+    assert report["n"] == 2 and report["yaw_n"] == 2
+    for key in (
+        "azimuth_mae_deg",
+        "azimuth_median_deg",
+        "lr_accuracy",
+        "yaw_mae_deg",
+        "yaw_median_deg",
+    ):
+        assert key in report
+
+
+def test_error_paths_exit_non_zero_with_a_message(
+    data: dict[str, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "missing")
+    _fails(["eval", "rotation", "--panoramas", missing], capsys, "does not exist")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "pano.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    _fails(["eval", "rotation", "--panoramas", str(broken)], capsys, "cannot be decoded")
+    _fails(
+        ["eval", "audio", "--hrtf", str(data["sofa"]), "--sources", missing],
+        capsys,
+        "does not exist",
+    )
+    _fails(
+        ["eval", "audio", "--hrtf", missing + ".sofa", "--sources", str(data["sources"])],
+        capsys,
+        "SOFA file not found",
+    )
+    other = tmp_path / "room.sofa"
+    other.write_bytes(data["sofa"].read_bytes())
+    with h5py.File(other, "r+") as f:
+        f.attrs["SOFAConventions"] = np.bytes_(b"GeneralFIR")
+    _fails(
+        ["eval", "audio", "--hrtf", str(other), "--sources", str(data["sources"])],
+        capsys,
+        "expected 'SimpleFreeFieldHRIR'",
+    )
+    mono = tmp_path / "mono_brirs"
+    mono.mkdir()
+    sf.write(mono / "m.wav", np.zeros(32, dtype=np.float32), SR)
+    (mono / "brirs.csv").write_text("file,azimuth_deg\nm.wav,20\n")
+    _fails(
+        ["eval", "audio", "--brirs", str(mono), "--sources", str(data["sources"])],
+        capsys,
+        "needs 2 (left, right)",
+    )
+    unreadable = tmp_path / "bad_sources"
+    unreadable.mkdir()
+    (unreadable / "noise.wav").write_bytes(b"RIFF garbage")
+    _fails(
+        ["eval", "audio", "--hrtf", str(data["sofa"]), "--sources", str(unreadable)],
+        capsys,
+        "cannot read audio file",
+    )
+    _fails(
+        [
+            "eval",
+            "audio",
+            "--brirs",
+            str(data["brirs"]),
+            "--sources",
+            str(data["sources"]),
+            "--reverb",
+            "room",
+        ],
+        capsys,
+        "--reverb applies to --hrtf only",
+    )
+    _fails(["eval", "synthetic", "--data", missing], capsys, "does not exist")
+    _fails(
+        ["eval", "synthetic", "--data", str(data["sim"]), "--estimator", "slfm"], capsys, "--model"
+    )
+    _fails(
+        [
+            "eval",
+            "rotation",
+            "--panoramas",
+            str(data["panos"]),
+            "--estimator",
+            "slfm",
+            "--model",
+            missing,
+        ],
+        capsys,
+        "does not exist",
+    )
