@@ -52,6 +52,11 @@ PYPI_ONLY = {
     "h5py": "h5py",
     "tqdm": "tqdm",
     "matplotlib": "matplotlib",
+    # Decompression of damaged MCAP chunks; the same libraries rosbags reads them with.
+    "lz4": "lz4",
+    "backports": "backports.zstd",
+    # Python >= 3.14 standard library; older interpreters take backports.zstd instead.
+    "compression": "backports.zstd",
 }
 # Installed together with the GPU driver stack, never from this package's dependencies; the
 # TensorRT back-end imports them only when selected and falls back without them.

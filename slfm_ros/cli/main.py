@@ -37,6 +37,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", "slfm_ros.cli.export_cmd", "export the networks to ONNX with a parity check"),
     Command("bench", "slfm_ros.cli.bench_cmd", "benchmark backends or the real-time pipeline"),
     Command("bag", "slfm_ros.cli.bag_cmd", "make and inspect evaluation rosbags"),
+    Command("demo", "slfm_ros.cli.demo_cmd", "simulated bag -> live slfm_node -> scores and plots"),
 )
 
 
