@@ -33,6 +33,7 @@ from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator
 from slfm_ros.core.geometry.interaural import InterauralGeometry, SphericalHeadGeometry
 
 COMBINE_MODES = ("mean", "vote")
+TAPERS = ("hann", "none")
 _PHAT_FLOOR = 1e-3
 _REFINE_STEPS = np.linspace(-1.0, 1.0, 41)
 
@@ -46,7 +47,11 @@ class GccPhatAzimuth(AudioEstimator):
     max_lag_s:  largest |ITD| searched, further clipped to 1.1 x geometry.max_itd.
     combine:    "mean" or "vote" (see module docstring).
     silence_dbfs: windows (and clips) below this RMS level are skipped.
-    hop:        samples between window starts; None = window (no overlap).
+    hop:        samples between window starts; None = half a window with the Hann taper, a
+                whole window without it.
+    taper:      "hann" or "none". Speech concentrates its energy at low frequencies; cut with
+                rectangular edges, the leakage of those bins swamps the weak high-frequency bins
+                that PHAT amplifies, and the correlation peak drifts to zero lag.
     """
 
     name = "gcc_phat"
@@ -60,6 +65,7 @@ class GccPhatAzimuth(AudioEstimator):
         combine: str = "mean",
         silence_dbfs: float = -60.0,
         hop: int | None = None,
+        taper: str = "hann",
     ) -> None:
         if combine not in COMBINE_MODES:
             raise ConfigError(f"combine must be one of {COMBINE_MODES}, got {combine!r}")
@@ -67,6 +73,8 @@ class GccPhatAzimuth(AudioEstimator):
             raise ConfigError(f"need window >= 16 and n_fft >= window, got {window}, {n_fft}")
         if max_lag_s <= 0:
             raise ConfigError(f"max_lag_s must be > 0, got {max_lag_s}")
+        if taper not in TAPERS:
+            raise ConfigError(f"taper must be one of {TAPERS}, got {taper!r}")
         if hop is not None and hop < 1:
             raise ConfigError(f"hop must be >= 1 sample, got {hop}")
         self.geometry = geometry if geometry is not None else SphericalHeadGeometry()
@@ -75,7 +83,10 @@ class GccPhatAzimuth(AudioEstimator):
         self.max_lag_s = min(float(max_lag_s), 1.1 * self.geometry.max_itd)
         self.combine = combine
         self.silence_dbfs = float(silence_dbfs)
-        self.hop = int(hop) if hop is not None else self.window
+        self.taper = taper
+        default_hop = self.window // 2 if taper == "hann" else self.window
+        self.hop = int(hop) if hop is not None else default_hop
+        self._taper = np.hanning(self.window) if taper == "hann" else np.ones(self.window)
         bins = np.arange(self.n_fft // 2 + 1)
         # Weights that turn a one-sided sum into the real inverse DFT (DC and Nyquist once).
         self._weights = np.full(bins.size, 2.0 / self.n_fft)
@@ -144,7 +155,7 @@ class GccPhatAzimuth(AudioEstimator):
         energy = np.mean(segments * segments, axis=(1, 2))
         loud = energy > 10.0 ** (self.silence_dbfs / 10.0)
         segments = segments[loud]
-        spec = np.fft.rfft(segments, n=self.n_fft, axis=2)
+        spec = np.fft.rfft(segments * self._taper, n=self.n_fft, axis=2)
         cross = spec[:, 1] * np.conj(spec[:, 0])
         magnitude = np.abs(cross)
         floor = _PHAT_FLOOR * magnitude.mean(axis=1, keepdims=True) + 1e-30
