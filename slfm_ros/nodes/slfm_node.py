@@ -14,13 +14,14 @@ Publishes
 
 Threading: subscription callbacks only append the message to a bounded queue (oldest dropped
 and counted when full), so the executor never blocks on estimation. The audio worker feeds
-the queue, in arrival order, to ``StreamingLocalizer`` (slfm_ros.core.pipeline), runs the
-audio part of the windows that became due after each message (``step_audio``) and publishes
-their directions at once. The visual worker then finishes those windows (``finish_window``:
-the camera yaw, the slow part) and publishes the yaw, so a feature-matching step never delays
-a direction; if it falls MAX_VISUAL_BACKLOG windows behind, the oldest window's yaw is
-skipped and counted. The diagnostics timer runs on the executor thread and reads the
-thread-safe ``HealthMonitor``.
+the queue, in arrival order, through ``MessageDispatcher`` (slfm_ros.nodes.message_dispatch:
+conversions and output messages, shared with the offline bag replay) to
+``StreamingLocalizer`` (slfm_ros.core.pipeline), runs the audio part of the windows that
+became due after each message (``step_audio``) and publishes their directions at once. The
+visual worker then finishes those windows (``finish_window``: the camera yaw, the slow part)
+and publishes the yaw, so a feature-matching step never delays a direction; if it falls
+MAX_VISUAL_BACKLOG windows behind, the oldest window's yaw is skipped and counted. The
+diagnostics timer runs on the executor thread and reads the thread-safe ``HealthMonitor``.
 """
 
 from __future__ import annotations
@@ -41,8 +42,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from slfm_ros.core.dsp.audio_format import bytes_per_sample
-from slfm_ros.core.errors import InputFormatError, SlfmError
+from slfm_ros.core.errors import SlfmError
 from slfm_ros.core.events import EventLevel, PipelineEvent
 from slfm_ros.core.pipeline import (
     PendingWindow,
@@ -50,8 +50,8 @@ from slfm_ros.core.pipeline import (
     StreamingLocalizer,
     WindowResult,
 )
-from slfm_ros.nodes import msg_conversions as conv
 from slfm_ros.nodes.diagnostics import HealthMonitor, to_diagnostic_array
+from slfm_ros.nodes.message_dispatch import MessageDispatcher
 from slfm_ros.nodes.param_spec import ParamValue
 from slfm_ros.nodes.ros_params import declare_node_params
 from slfm_ros.nodes.slfm_params import SLFM_NODE
@@ -129,7 +129,7 @@ class SlfmNode(Node):
         self._queue_size = _int(p["queue_size"])
         self._cv = threading.Condition()
         self._stop = False
-        self._last_info: conv.AudioInfoFields | None = None
+        self.dispatcher = MessageDispatcher(self.pipeline, p)
 
         self.direction_pub = self.create_publisher(
             PoseWithCovarianceStamped, "~/sound_direction", OUTPUT_QOS
@@ -229,36 +229,20 @@ class SlfmNode(Node):
     def _handle(self, kind: str, msg: Any, arrival_ns: int) -> None:
         started = time.perf_counter()
         self.health.add_latency("pipeline", "queue", max(0, self._now_ns() - arrival_ns) / 1e9)
-        if kind == "info":
-            fields = conv.audio_info_fields(msg)
-            if fields == self._last_info:
-                return  # the same info arrives on both AudioInfo subscriptions
-            self._last_info = fields
-            events = self.pipeline.on_audio_info(
-                fields.channels, fields.sample_rate, fields.sample_format, fields.coding_format
-            )
-        elif kind == "audio":
-            data, stamp_ns = conv.audio_payload(msg)
-            events = self.pipeline.on_audio(data, stamp_ns, arrival_ns)
-            self.health.tick("audio", "rate.chunks_per_s")
-            fmt = self.pipeline.audio_format
-            if fmt is not None:
-                frame_bytes = fmt[0] * bytes_per_sample(fmt[2])
-                self.health.tick("audio", "rate.frames_per_s", len(data) / frame_bytes)
-        else:
+        if kind == "image":
             self.health.tick("image", "rate.images_per_s")
-            try:
-                rgb = conv.image_to_rgb(msg)
-            except InputFormatError as err:
-                events = [PipelineEvent.error("image", "image_encoding", f"image dropped: {err}")]
-            else:
-                stamp_ns = conv.stamp_to_ns(msg.header.stamp)
-                events = self.pipeline.on_image(rgb, stamp_ns, arrival_ns)
-        for event in events:
+        result = self.dispatcher.take_input(kind, msg, arrival_ns)
+        if result.skipped_duplicate_info:
+            return  # the same info arrives on both AudioInfo subscriptions
+        if kind == "audio":
+            self.health.tick("audio", "rate.chunks_per_s")
+            if result.audio_frames is not None:
+                self.health.tick("audio", "rate.frames_per_s", result.audio_frames)
+        for event in result.events:
             # AudioInfo problems come once per message and differ in detail: log each one.
             self._report(event, throttle=kind != "info")
         self.health.add_latency("pipeline", f"input_{kind}", time.perf_counter() - started)
-        for pending in self.pipeline.step_audio():
+        for pending in self.dispatcher.step():
             self._publish_direction(pending)
             self._hand_to_visual(pending)
 
@@ -266,17 +250,10 @@ class SlfmNode(Node):
         for event in pending.events:
             self._report(event)
         self.health.add_latency("estimator", "audio", pending.audio_s)
-        azimuth = pending.azimuth
-        if azimuth is None or not azimuth.valid:
+        direction = self.dispatcher.direction_message(pending)
+        if direction is None:
             return
-        self.direction_pub.publish(
-            conv.sound_direction_msg(
-                azimuth.angle,
-                azimuth.variance,
-                pending.end_ns,
-                str(self.params["audio_frame_id"]),
-            )
-        )
+        self.direction_pub.publish(direction)
         self.health.count("pipeline", "sound_directions_published")
         self.health.add_latency("pipeline", "end_to_end", (self._now_ns() - pending.end_ns) / 1e9)
 
@@ -319,26 +296,15 @@ class SlfmNode(Node):
             self.health.count("pipeline", "windows_skipped")
 
     def _publish_yaw(self, result: WindowResult, reported: int) -> None:
-        p = self.params
         for event in result.events[reported:]:  # the audio part's events are already out
             self._report(event)
         self.health.add_latency("estimator", "visual", result.latencies_s["visual"])
-        yaw = result.yaw
-        if yaw is not None and yaw.integrated is not None and yaw.rate is not None:
-            self.yaw_pub.publish(
-                conv.camera_yaw_msg(
-                    yaw.integrated,
-                    yaw.integrated_variance,
-                    yaw.rate,
-                    yaw.rate_variance,
-                    yaw.image_ns,
-                    str(p["odom_frame_id"]),
-                    str(p["camera_frame_id"]),
-                )
-            )
+        odometry = self.dispatcher.yaw_message(result)
+        if odometry is not None and result.yaw is not None:
+            self.yaw_pub.publish(odometry)
             self.health.count("pipeline", "camera_yaws_published")
             self.health.add_latency(
-                "pipeline", "yaw_end_to_end", (self._now_ns() - yaw.image_ns) / 1e9
+                "pipeline", "yaw_end_to_end", (self._now_ns() - result.yaw.image_ns) / 1e9
             )
         self._count_window(result.has_output)
 
