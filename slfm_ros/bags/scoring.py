@@ -134,7 +134,9 @@ def _consistency(replay: Replay, stamps: FloatArray, pred: FloatArray) -> dict[s
     t, a = stamps[inside], folded[inside]
     if t.size < 2:
         return out
-    cam = np.interp(t, ys, yv)
+    # A direction describes its whole window, so compare it with the camera at the window
+    # centre, as the ground-truth scores do.
+    cam = np.interp(t - 0.5 * _seconds(replay, "window_s") * _NS_PER_S, ys, yv)
     j = np.searchsorted(t, t + CONSISTENCY_SPAN_S * _NS_PER_S)
     ok = j < t.size
     i, j = np.flatnonzero(ok), j[ok]
