@@ -1,0 +1,77 @@
+"""A model directory as the inference backends see it, read without importing torch.
+
+The ONNX Runtime and TensorRT backends need only the model card (network config, hashes) and
+the exported ONNX files, so a deployment without PyTorch can run them; the card is checked
+against the export manifest instead of loading the weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from slfm_ros.core.errors import ConfigError, ModelError
+from slfm_ros.core.models.config import ModelConfig, load_model_config
+
+CARD_FILE = "card.yaml"
+WEIGHTS_FILE = "weights.pt"
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model directory: its card, the card's sha256 and the network config.
+
+    weights_sha256 is the value the card records (``load_model`` checks it against the file).
+    """
+
+    path: Path
+    config: ModelConfig
+    card_sha256: str
+    weights_sha256: str
+    card: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path / str(self.card.get("weights_file", WEIGHTS_FILE))
+
+
+def read_model_source(model_dir: str | os.PathLike[str]) -> ModelSource:
+    """Read ``model_dir/card.yaml``; ModelError when it is missing or not a model card."""
+    path = Path(model_dir)
+    card_path = path / CARD_FILE
+    if not card_path.is_file():
+        raise ModelError(
+            f"model card not found: {card_path}; a model directory holds {CARD_FILE} and "
+            f"{WEIGHTS_FILE} as written by training"
+        )
+    text = card_path.read_bytes()
+    try:
+        card = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ModelError(f"model card {card_path} is not valid YAML: {exc}") from exc
+    if not isinstance(card, dict) or "model_config" not in card:
+        raise ModelError(f"model card {card_path}: expected a mapping with 'model_config'")
+    try:
+        config = load_model_config(card["model_config"])
+    except ConfigError as exc:
+        raise ModelError(f"model card {card_path}: invalid model_config: {exc}") from exc
+    return ModelSource(
+        path=path,
+        config=config,
+        card_sha256=hashlib.sha256(text).hexdigest(),
+        weights_sha256=str(card.get("weights_sha256", "")),
+        card=card,
+    )
