@@ -39,6 +39,7 @@ import torch.distributed as dist
 import yaml
 from torch import nn
 
+from slfm_ros.core.atomic_io import atomic_write_text
 from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.models.audio_direction import AudioDirectionNet
 from slfm_ros.core.models.checkpoint import load_model, save_model
@@ -58,7 +59,6 @@ from training.runtime import (
     DistContext,
     TrainingError,
     atomic_save,
-    atomic_write_text,
     choose_amp,
     choose_device,
     is_oom,
@@ -481,7 +481,7 @@ class Trainer:
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(
-                yaml.safe_dump(cfg.to_dict(), sort_keys=False), self.out / CONFIG_FILE
+                self.out / CONFIG_FILE, yaml.safe_dump(cfg.to_dict(), sort_keys=False)
             )
             if cfg.run.tensorboard:
                 self.writer = _tensorboard(self.out / "tensorboard")
@@ -627,7 +627,7 @@ class Trainer:
 
     def _write_metrics(self, metrics: dict[str, Any]) -> None:
         text = json.dumps(jsonable(metrics), indent=1) + "\n"
-        atomic_write_text(text, self.out / METRICS_FILE)
+        atomic_write_text(self.out / METRICS_FILE, text)
 
     def _metrics(self, final: dict[str, float], extra: dict[str, Any] | None = None) -> dict:
         state = self.state

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from slfm_ros.core.atomic_io import atomic_write
 from slfm_ros.core.errors import ConfigError, SlfmError
 
 
@@ -123,38 +123,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 # Files
 
 
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file beside ``path``, fsync, then os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates owner-only files; give the final file the usual permissions.
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save ``obj`` to ``path`` atomically (temporary file, fsync, os.replace)."""
+    atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def jsonable(value: Any) -> Any:

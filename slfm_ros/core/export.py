@@ -47,8 +47,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from slfm_ros.core.backends.model_source import ModelSource, read_model_source, sha256_file
+from slfm_ros.core.backends.model_source import ModelSource, read_model_source
 from slfm_ros.core.errors import ConfigError, ModelError, SlfmError
+from slfm_ros.core.hashing import sha256_file
 from slfm_ros.core.models.config import ModelConfig
 
 if TYPE_CHECKING:

@@ -27,13 +27,14 @@ import datetime as dt
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from slfm_ros.core.atomic_io import atomic_write_bytes
 from slfm_ros.core.errors import ModelError
+from slfm_ros.core.hashing import sha256_file as _sha256_file
 
 SIDECAR_FORMAT = 1
 SIDECAR_KIND = "slfm_ros.tensorrt_engine"
@@ -106,14 +107,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _key_differences(wanted: EngineKey, recorded: Mapping[str, Any]) -> list[str]:
     out = []
     for name, value in wanted.to_dict().items():
@@ -162,20 +155,6 @@ def check_engine(engine_path: str | os.PathLike[str], key: EngineKey) -> CacheCh
     return CacheCheck(True)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def write_engine(
     engine_path: str | os.PathLike[str],
     data: bytes,
@@ -189,7 +168,8 @@ def write_engine(
     meta_path = sidecar_path(path)
     # A stale sidecar must not describe the new bytes while they are being written.
     meta_path.unlink(missing_ok=True)
-    _atomic_write_bytes(path, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
     meta = {
         "format": SIDECAR_FORMAT,
         "kind": SIDECAR_KIND,
@@ -199,7 +179,7 @@ def write_engine(
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "info": dict(info or {}),
     }
-    _atomic_write_bytes(meta_path, (json.dumps(meta, indent=2) + "\n").encode())
+    atomic_write_bytes(meta_path, (json.dumps(meta, indent=2) + "\n").encode())
     return path
 
 

@@ -22,14 +22,6 @@ CARD_FILE = "card.yaml"
 WEIGHTS_FILE = "weights.pt"
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class ModelSource:
     """A model directory: its card, the card's sha256 and the network config.

@@ -34,8 +34,9 @@ from slfm_ros.core.backends.base import (
     register_backend,
 )
 from slfm_ros.core.backends.engine_cache import EngineKey, load_or_build
-from slfm_ros.core.backends.model_source import ModelSource, sha256_file
+from slfm_ros.core.backends.model_source import ModelSource
 from slfm_ros.core.errors import InputFormatError, ModelError
+from slfm_ros.core.hashing import sha256_file
 
 MIN_VERSION = (8, 6)
 OPT_BATCH = 2

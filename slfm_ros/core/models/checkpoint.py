@@ -8,18 +8,18 @@ Layout of a model directory::
 
 Loading checks the card against the weights (hash, missing and unexpected keys, tensor shapes)
 and fails with a ModelError naming the mismatch; nothing is ever silently left at random
-initialisation. Files are written to a temporary name and moved into place with os.replace,
-weights first and card last, so an interrupted save never leaves a card that matches
-half-written weights.
+initialisation. Files are written atomically (temporary name, then os.replace; see
+slfm_ros.core.atomic_io), weights first and card last, so an interrupted save never leaves a card
+that matches half-written weights.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import os
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,9 @@ import torch
 import yaml
 from torch import nn
 
+from slfm_ros.core.atomic_io import atomic_write_bytes, atomic_write_text
 from slfm_ros.core.errors import ConfigError, ModelError
+from slfm_ros.core.hashing import sha256_file
 from slfm_ros.core.models.audio_direction import AudioDirectionNet
 from slfm_ros.core.models.config import ModelConfig, load_model_config
 from slfm_ros.core.models.visual_pose import VisualPoseNet
@@ -58,14 +60,6 @@ class LoadedModel:
     visual_net: VisualPoseNet
     card: dict[str, Any] = field(default_factory=dict)
     path: Path = Path()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _git_commit() -> str:
@@ -111,20 +105,6 @@ def _plain(value: Any, where: str) -> Any:
         f"{where}: a model card holds plain values (numbers, strings, lists, mappings), "
         f"got {type(value).__name__}"
     )
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write through ``write(handle)`` to a temporary file next to ``path``, then os.replace."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def combined_state_dict(audio_net: nn.Module, visual_net: nn.Module) -> dict[str, torch.Tensor]:
@@ -189,32 +169,25 @@ def save_model(
     extra = {key: _plain(value, f"card_extra.{key}") for key, value in extra.items()}
     path.mkdir(parents=True, exist_ok=True)
 
-    # Serialise to a temporary file first: its hash decides whether an existing model differs.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{WEIGHTS_FILE}.", suffix=".tmp", dir=path)
-    tmp_weights = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        digest = sha256_file(tmp_weights)
-        existing = path / CARD_FILE
-        if existing.exists() and not overwrite:
-            old = _read_card(path)
-            if old.get("weights_sha256") != digest or old.get("model_config") != config_dict:
-                raise ModelError(
-                    f"{path} already holds a different model (weights sha256 "
-                    f"{str(old.get('weights_sha256'))[:12]}..., new {digest[:12]}...; or "
-                    "another model config); choose another directory or pass overwrite=True"
-                )
-        elif (path / WEIGHTS_FILE).exists() and not existing.exists() and not overwrite:
+    # Serialise first: the hash decides whether an existing model differs.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    weights = buffer.getvalue()
+    digest = hashlib.sha256(weights).hexdigest()
+    existing = path / CARD_FILE
+    if existing.exists() and not overwrite:
+        old = _read_card(path)
+        if old.get("weights_sha256") != digest or old.get("model_config") != config_dict:
             raise ModelError(
-                f"{path} holds {WEIGHTS_FILE} without a card; remove it or pass overwrite=True"
+                f"{path} already holds a different model (weights sha256 "
+                f"{str(old.get('weights_sha256'))[:12]}..., new {digest[:12]}...; or "
+                "another model config); choose another directory or pass overwrite=True"
             )
-        os.replace(tmp_weights, path / WEIGHTS_FILE)
-    except BaseException:
-        tmp_weights.unlink(missing_ok=True)
-        raise
+    elif (path / WEIGHTS_FILE).exists() and not existing.exists() and not overwrite:
+        raise ModelError(
+            f"{path} holds {WEIGHTS_FILE} without a card; remove it or pass overwrite=True"
+        )
+    atomic_write_bytes(path / WEIGHTS_FILE, weights)
 
     card: dict[str, Any] = {
         "format": CARD_FORMAT,
@@ -233,7 +206,7 @@ def save_model(
     }
     card.update(extra)
     text = yaml.safe_dump(card, sort_keys=False)
-    _atomic_write(path / CARD_FILE, lambda handle: handle.write(text.encode()))
+    atomic_write_text(path / CARD_FILE, text)
     return path
 
 

@@ -27,8 +27,10 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from slfm_ros.core.atomic_io import atomic_write, atomic_write_bytes
 from slfm_ros.core.config_io import from_mapping, to_mapping
 from slfm_ros.core.errors import DatasetError
+from slfm_ros.core.hashing import sha256_file
 from slfm_ros.core.sim.scene import (
     SPLITS,
     MultiViewSample,
@@ -41,10 +43,8 @@ from slfm_ros.core.sim.shard_io import (
     decode_image,
     dequantize_audio,
     encode_image,
-    file_sha256,
     memmap_npz,
     quantize_audio,
-    replace_atomically,
     write_npz,
 )
 
@@ -106,9 +106,7 @@ def write_shard(out_dir: Path, shard: int, samples: Sequence[EncodedSample]) -> 
     }
     stem = shard_stem(shard)
     npz_path = out_dir / f"{stem}.npz"
-    tmp = out_dir / f".{stem}.npz.{os.getpid()}.tmp"
-    write_npz(tmp, arrays)
-    os.replace(tmp, npz_path)
+    atomic_write(npz_path, lambda fh: write_npz(fh, arrays))
     meta = {
         "format_version": FORMAT_VERSION,
         "shard": shard,
@@ -117,15 +115,15 @@ def write_shard(out_dir: Path, shard: int, samples: Sequence[EncodedSample]) -> 
         "samples": [s.metadata for s in samples],
     }
     json_path = out_dir / f"{stem}.json"
-    replace_atomically(json_path, _json_bytes(meta))
+    atomic_write_bytes(json_path, _json_bytes(meta))
     return {
         "shard": shard,
         "npz": npz_path.name,
         "json": json_path.name,
         "start": samples[0].index,
         "count": len(samples),
-        "npz_sha256": file_sha256(npz_path),
-        "json_sha256": file_sha256(json_path),
+        "npz_sha256": sha256_file(npz_path),
+        "json_sha256": sha256_file(json_path),
     }
 
 
@@ -247,8 +245,8 @@ def _load_existing(out_dir: Path, header: dict[str, Any]) -> dict[int, dict[str,
         if (
             npz.is_file()
             and js.is_file()
-            and file_sha256(npz) == entry["npz_sha256"]
-            and file_sha256(js) == entry["json_sha256"]
+            and sha256_file(npz) == entry["npz_sha256"]
+            and sha256_file(js) == entry["json_sha256"]
         ):
             kept[shard] = entry
     return kept
@@ -260,7 +258,7 @@ def _write_manifest(out_dir: Path, header: dict[str, Any], shards: dict[int, dic
     manifest["complete"] = len(shards) == header["num_shards"]
     if manifest["complete"]:
         manifest["counts"] = _count_kinds(out_dir, manifest["shards"])
-    replace_atomically(out_dir / MANIFEST, _json_bytes(manifest))
+    atomic_write_bytes(out_dir / MANIFEST, _json_bytes(manifest))
 
 
 def _count_kinds(out_dir: Path, shards: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import os
-import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
@@ -28,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pyroomacoustics as pra
 
+from slfm_ros.core.atomic_io import atomic_write
 from slfm_ros.core.conventions import wrap_angle
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.geometry.interaural import SPEED_OF_SOUND_M_S
@@ -519,10 +518,11 @@ class RirCache:
                 item.listener_yaw,
             ]
         )
-        # Write then rename, so parallel workers never read a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(
+        # Atomic, so parallel workers never read a half-written file; no fsync for a cache.
+        atomic_write(
+            path,
+            lambda fh: np.savez(
                 fh, key=np.array(key), rir=item.rir, meta=meta, source=np.array(item.source_pos_m)
-            )
-        os.replace(tmp, path)
+            ),
+            fsync=False,
+        )

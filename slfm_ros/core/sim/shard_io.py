@@ -16,14 +16,12 @@ Member arrays of a shard of N samples with K views, F audio frames, H x W images
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
@@ -77,8 +75,11 @@ def dequantize_audio(
     return (audio.astype(np.float32) * (s[..., None, None] / _INT16_FULL_SCALE)).astype(np.float32)
 
 
-def write_npz(path: Path, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
-    """Write ``arrays`` as an uncompressed .npz whose bytes depend only on the arrays."""
+def write_npz(path: Path | BinaryIO, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+    """Write ``arrays`` as an uncompressed .npz whose bytes depend only on the arrays.
+
+    path: a file name, or a seekable binary file object (e.g. from ``atomic_write``).
+    """
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name in sorted(arrays):
             buf = io.BytesIO()
@@ -126,22 +127,3 @@ def memmap_npz(path: Path) -> dict[str, npt.NDArray[Any]]:
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
         raise DatasetError(f"cannot read shard {path}: {exc}; regenerate the dataset") from exc
     return out
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def replace_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (never half-written)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

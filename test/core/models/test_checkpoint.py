@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +149,13 @@ def test_save_checks_nets_and_card_keys(tmp_path: Path, tiny_cfg: ModelConfig) -
     with pytest.raises(ModelError, match="audio network"):
         save_model(tmp_path / "b", other, audio, visual)
     assert not (tmp_path / "b" / CARD_FILE).exists()
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path: Path, tiny_cfg: ModelConfig) -> None:
+    old = os.umask(0o022)
+    try:
+        path = save_model(tmp_path / "m", tiny_cfg, *build(tiny_cfg, 0))
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()}
+    assert modes == {WEIGHTS_FILE: 0o644, CARD_FILE: 0o644}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from slfm_ros.core.errors import DatasetError
+from slfm_ros.core.hashing import sha256_file
 from slfm_ros.core.sim.dataset import (
     MANIFEST,
     OnTheFlyDataset,
@@ -19,7 +20,6 @@ from slfm_ros.core.sim.dataset import (
 from slfm_ros.core.sim.scene import SceneConfig
 from slfm_ros.core.sim.shard_io import (
     dequantize_audio,
-    file_sha256,
     memmap_npz,
     quantize_audio,
     write_npz,
@@ -92,8 +92,8 @@ def test_manifest_lists_complete_shards_with_hashes(written: dict[int, Path]) ->
     assert manifest["split"] == "train" and manifest["seed"] == 11
     assert [e["count"] for e in manifest["shards"]] == [2, 2, 1]
     for entry in manifest["shards"]:
-        assert file_sha256(root / entry["npz"]) == entry["npz_sha256"]
-        assert file_sha256(root / entry["json"]) == entry["json_sha256"]
+        assert sha256_file(root / entry["npz"]) == entry["npz_sha256"]
+        assert sha256_file(root / entry["json"]) == entry["json_sha256"]
     counts = manifest["counts"]
     assert counts["samples"] == NUM == counts["anechoic"] + counts["reverberant"]
     assert SceneConfig.from_dict(manifest["config"]) == CFG

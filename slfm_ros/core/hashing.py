@@ -1,0 +1,15 @@
+"""Content hashes that tie model cards, exports, engines and dataset shards to their bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
