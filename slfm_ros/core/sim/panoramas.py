@@ -9,7 +9,6 @@ images are assigned to a split by a stable hash of their file name.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Protocol
 
@@ -22,9 +21,9 @@ from slfm_ros.core.geometry.panorama import validate_panorama
 from slfm_ros.core.sim.courtyard_layout import build_courtyard
 from slfm_ros.core.sim.procedural_world import DirectionGrid, render_boxes, render_room
 from slfm_ros.core.sim.room_layout import build_room
+from slfm_ros.core.sim.splits import SPLITS, split_of
 
 Panorama = npt.NDArray[np.uint8]
-SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -74,18 +73,6 @@ class ProceduralPanoramas:
     def draw(self, rng: np.random.Generator, split: str) -> tuple[Panorama, str]:
         key = int(rng.integers(2**62))
         return self.panorama(key, split), f"procedural:{self.seed}:{split}:{key}"
-
-
-def split_of(name: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
-    """Stable train/val/test assignment of a file name (independent of folder and order)."""
-    digest = hashlib.sha256(Path(name).name.encode("utf-8")).digest()
-    position = int.from_bytes(digest[:8], "big") / 2.0**64
-    total = sum(fractions)
-    if position < fractions[0] / total:
-        return "train"
-    if position < (fractions[0] + fractions[1]) / total:
-        return "val"
-    return "test"
 
 
 class PanoramaFolder:

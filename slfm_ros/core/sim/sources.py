@@ -7,7 +7,6 @@ function of its ``rng`` (same seed, same signal).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import shutil
 import subprocess
@@ -21,13 +20,13 @@ import soundfile as sf
 from scipy.signal import butter, lfilter, resample_poly, sosfilt
 
 from slfm_ros.core.errors import ConfigError, DatasetError, InputFormatError
+from slfm_ros.core.sim.splits import SPLITS, split_of
 
 Signal = npt.NDArray[np.float32]
 
 SOURCE_RMS = 0.1
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 SOURCE_KINDS = ("speech", "espeak", "music", "noise", "intermittent_speech", "folder")
-SPLITS = ("train", "val", "test")
 
 # (F1, F2, F3) in Hz of a few vowels of an adult voice; scaled per speaker.
 _VOWELS = np.array(
@@ -353,21 +352,6 @@ def _resample(x: npt.NDArray, from_rate: int, to_rate: int) -> npt.NDArray[np.fl
         return np.asarray(x, dtype=np.float64)
     ratio = Fraction(int(to_rate), int(from_rate))
     return resample_poly(np.asarray(x, dtype=np.float64), ratio.numerator, ratio.denominator)
-
-
-def split_of(name: str, splits: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
-    """Stable split ("train", "val" or "test") of a clip, from a hash of its file name.
-
-    The same name always lands in the same split, on any machine, so splits never share clips.
-    ``splits``: train/val/test ratios (normalised to sum to one).
-    """
-    ratios = np.asarray(splits, dtype=np.float64)
-    if ratios.shape != (3,) or np.any(ratios < 0) or ratios.sum() <= 0:
-        raise ConfigError(f"splits must be three non-negative ratios, got {splits}")
-    digest = hashlib.sha256(Path(name).name.encode("utf-8")).digest()
-    u = int.from_bytes(digest[:8], "big") / 2.0**64
-    edges = np.cumsum(ratios / ratios.sum())
-    return SPLITS[min(int(np.searchsorted(edges, u, side="right")), 2)]
 
 
 class SourceFolder:
