@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from slfm_ros.core.dsp.stft import StftConfig
+from slfm_ros.core.dsp.stft import StftConfig, stft_torch
 from slfm_ros.core.models.binauralization import BinauralizationUNet
 from slfm_ros.core.models.losses import binauralization_loss
 from training.data import Batch, audio_features
@@ -24,17 +24,7 @@ from training.stages import ENCODER_PARTS, Stage, StepOutput, audio_net, visual_
 def complex_stft(signal: torch.Tensor, cfg: StftConfig) -> torch.Tensor:
     """(N, S) waveforms -> (N, 2, F, T) real/imag with the feature STFT's framing."""
     with torch.autocast(device_type=signal.device.type, enabled=False):
-        window = torch.ones(cfg.win_length, dtype=torch.float32, device=signal.device)
-        spec = torch.stft(
-            signal.float(),
-            n_fft=cfg.n_fft,
-            hop_length=cfg.hop_length,
-            win_length=cfg.win_length,
-            window=window,
-            center=True,
-            pad_mode="reflect",
-            return_complex=True,
-        )[:, : cfg.freq_bins, : cfg.time_frames]
+        spec = stft_torch(signal, cfg)
         return torch.view_as_real(spec).permute(0, 3, 1, 2).contiguous()
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from slfm_ros.core.dsp.stft import StftConfig, stft
+from slfm_ros.core.dsp.stft import StftConfig, binaural_stft_torch, stft
 from slfm_ros.core.errors import InputFormatError
 
 if TYPE_CHECKING:
@@ -93,23 +93,6 @@ def iid_votes_torch(audio: torch.Tensor, cfg: StftConfig | None = None) -> torch
     import torch
 
     cfg = cfg or StftConfig()
-    if audio.ndim != 3 or audio.shape[1] != 2 or audio.shape[2] != cfg.clip_samples:
-        raise InputFormatError(
-            f"expected a (B, 2, {cfg.clip_samples}) tensor, got {tuple(audio.shape)}"
-        )
-    batch = audio.shape[0]
-    flat = audio.reshape(batch * 2, cfg.clip_samples).float()
-    window = torch.ones(cfg.win_length, dtype=flat.dtype, device=flat.device)
-    spec = torch.stft(
-        flat,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        win_length=cfg.win_length,
-        window=window,
-        center=True,
-        pad_mode="reflect",
-        return_complex=True,
-    )[:, : cfg.freq_bins, : cfg.time_frames]
-    level = spec.abs().mean(dim=1).reshape(batch, 2, cfg.time_frames)
+    level = binaural_stft_torch(audio, cfg).abs().mean(dim=2)  # (B, 2, time_frames)
     ratios = torch.log((level[:, 0] + _EPS) / (level[:, 1] + _EPS))
     return torch.sign(torch.sign(ratios).sum(dim=1))

@@ -157,21 +157,14 @@ def binaural_features(
     return np.stack(planes)
 
 
-def binaural_features_torch(audio: torch.Tensor, cfg: StftConfig | None = None) -> torch.Tensor:
-    """Batched torch version of ``binaural_features`` for training.
+def stft_torch(signal: torch.Tensor, cfg: StftConfig) -> torch.Tensor:
+    """Torch version of ``stft``: (N, S) waveforms -> (N, freq_bins, time_frames) complex64.
 
-    audio: (B, 2, clip_samples) float tensor, channel-first (channel 0 = left), any device.
-    Returns (B, 4, freq_bins, time_frames) float32 on the same device. Differentiable.
+    Computed in float32 on the signal's device; differentiable.
     """
     import torch
 
-    cfg = cfg or StftConfig()
-    if audio.ndim != 3 or audio.shape[1] != 2 or audio.shape[2] != cfg.clip_samples:
-        raise InputFormatError(
-            f"expected a (B, 2, {cfg.clip_samples}) tensor, got {tuple(audio.shape)}"
-        )
-    batch = audio.shape[0]
-    flat = audio.reshape(batch * 2, cfg.clip_samples).float()
+    flat = signal.float()
     window = torch.ones(cfg.win_length, dtype=flat.dtype, device=flat.device)
     spec = torch.stft(
         flat,
@@ -182,10 +175,34 @@ def binaural_features_torch(audio: torch.Tensor, cfg: StftConfig | None = None) 
         center=True,
         pad_mode="reflect",
         return_complex=True,
-    )[:, : cfg.freq_bins, : cfg.time_frames]
+    )
+    return spec[:, : cfg.freq_bins, : cfg.time_frames]
+
+
+def binaural_stft_torch(audio: torch.Tensor, cfg: StftConfig) -> torch.Tensor:
+    """(B, 2, clip_samples) float audio -> (B, 2, freq_bins, time_frames) complex STFT."""
+    if audio.ndim != 3 or audio.shape[1] != 2 or audio.shape[2] != cfg.clip_samples:
+        raise InputFormatError(
+            f"expected a (B, 2, {cfg.clip_samples}) tensor, got {tuple(audio.shape)}"
+        )
+    batch = audio.shape[0]
+    spec = stft_torch(audio.reshape(batch * 2, cfg.clip_samples), cfg)
+    return spec.reshape(batch, 2, cfg.freq_bins, cfg.time_frames)
+
+
+def binaural_features_torch(audio: torch.Tensor, cfg: StftConfig | None = None) -> torch.Tensor:
+    """Batched torch version of ``binaural_features`` for training.
+
+    audio: (B, 2, clip_samples) float tensor, channel-first (channel 0 = left), any device.
+    Returns (B, 4, freq_bins, time_frames) float32 on the same device. Differentiable.
+    """
+    import torch
+
+    cfg = cfg or StftConfig()
+    spec = binaural_stft_torch(audio, cfg)
     low, high = cfg.db_range
     db = 20.0 * torch.log10(torch.clamp(spec.abs(), min=MAGNITUDE_FLOOR))
     magnitude = torch.clamp(2.0 * (db - low) / (high - low) - 1.0, -1.0, 1.0)
     phase = torch.angle(spec) / math.pi
-    features = torch.stack([magnitude, phase], dim=1)  # (B*2, 2, F, T)
-    return features.reshape(batch, 4, cfg.freq_bins, cfg.time_frames)
+    features = torch.stack([magnitude, phase], dim=2)  # (B, 2 channels, 2, F, T)
+    return features.reshape(audio.shape[0], 4, cfg.freq_bins, cfg.time_frames)

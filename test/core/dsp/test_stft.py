@@ -79,6 +79,18 @@ def test_matches_torch_stft_without_window() -> None:
     np.testing.assert_allclose(stft(x, cfg), reference, atol=1e-8)
 
 
+def test_torch_stft_matches_numpy_stft() -> None:
+    torch = pytest.importorskip("torch")
+    from slfm_ros.core.dsp.stft import stft_torch
+
+    cfg = StftConfig.for_duration(1.0)
+    x = _binaural(cfg.clip_samples)
+    got = stft_torch(torch.from_numpy(x.T.copy()), cfg).numpy()
+    assert got.shape == (2, cfg.freq_bins, cfg.time_frames)
+    for ch in range(2):
+        np.testing.assert_allclose(got[ch], stft(x[:, ch], cfg), atol=2e-4, rtol=0)
+
+
 @pytest.mark.parametrize("seconds", [2.55, 1.0])
 def test_numpy_and_torch_features_agree(seconds: float) -> None:
     torch = pytest.importorskip("torch")
