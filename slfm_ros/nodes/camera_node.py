@@ -24,7 +24,6 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -41,6 +40,7 @@ from slfm_ros.core.video_source import (
 )
 from slfm_ros.nodes import msg_conversions as conv
 from slfm_ros.nodes.camera_params import CAMERA_NODE
+from slfm_ros.nodes.node_main import run_node
 from slfm_ros.nodes.ros_params import declare_node_params
 
 IMAGE_QOS = QoSProfile(
@@ -156,27 +156,16 @@ class CameraNode(Node):
         super().destroy_node()
 
 
+def _spin_until_finished(node: CameraNode) -> int:
+    while rclpy.ok() and not node.finished.is_set():
+        rclpy.spin_once(node, timeout_sec=0.1)
+    return node.exit_code
+
+
 def main(args: list[str] | None = None) -> int:
     """Console script ``camera_node``: publish until the file ends, Ctrl-C or shutdown; exit 1
     for a missing device, an unreadable file or a camera that stops."""
-    rclpy.init(args=args)
-    node: CameraNode | None = None
-    code = 0
-    try:
-        node = CameraNode()
-        while rclpy.ok() and not node.finished.is_set():
-            rclpy.spin_once(node, timeout_sec=0.1)
-        code = node.exit_code
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except SlfmError as err:
-        rclpy.logging.get_logger(CAMERA_NODE.name).fatal(f"{type(err).__name__}: {err}")
-        code = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(CameraNode, CAMERA_NODE.name, args, spin=_spin_until_finished)
 
 
 if __name__ == "__main__":

@@ -22,17 +22,17 @@ import sys
 import threading
 from typing import cast
 
-import rclpy
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from slfm_ros.core.audio_device import AudioCapture, AudioChunk, CaptureConfig, CaptureStats
-from slfm_ros.core.errors import SlfmError
+from slfm_ros.core.events import EventLevel
 from slfm_ros.nodes import msg_conversions as conv
+from slfm_ros.nodes.diagnostics import StatusReport, to_diagnostic_array
 from slfm_ros.nodes.mic_params import MIC_NODE
+from slfm_ros.nodes.node_main import run_node
 from slfm_ros.nodes.ros_params import declare_node_params
 
 AUDIO_QOS = QoSProfile(
@@ -158,16 +158,12 @@ class MicNode(Node):
             "capture_delay_ms": f"{stats.capture_delay_s * 1e3:.1f}",
             "stamp_source": "driver ADC clock" if stats.stamps_from_adc else "delivery time",
         }
-        status = DiagnosticStatus(
-            level=bytes([level]),
-            name=f"{self.get_name()}: audio capture",
-            message=message,
-            hardware_id=self._capture.device.name,
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        report = StatusReport("audio capture", EventLevel(level), message, values)
+        self._diag_pub.publish(
+            to_diagnostic_array(
+                [report], now_ns, self.get_name(), hardware_id=self._capture.device.name
+            )
         )
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = conv.ns_to_stamp(now_ns)
-        self._diag_pub.publish(array)
 
     def destroy_node(self) -> None:
         self._stop.set()
@@ -180,22 +176,7 @@ class MicNode(Node):
 def main(args: list[str] | None = None) -> int:
     """Console script ``mic_node``: capture until Ctrl-C or shutdown; exit 1 on a bad device or
     configuration (the log line lists the available devices)."""
-    rclpy.init(args=args)
-    node: MicNode | None = None
-    code = 0
-    try:
-        node = MicNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except SlfmError as err:
-        rclpy.logging.get_logger(MIC_NODE.name).fatal(f"{type(err).__name__}: {err}")
-        code = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(MicNode, MIC_NODE.name, args)
 
 
 if __name__ == "__main__":

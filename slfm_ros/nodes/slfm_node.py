@@ -33,16 +33,13 @@ import time
 from collections import deque
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from slfm_ros.core.errors import SlfmError
 from slfm_ros.core.events import EventLevel, PipelineEvent
 from slfm_ros.core.pipeline import (
     PendingWindow,
@@ -52,6 +49,7 @@ from slfm_ros.core.pipeline import (
 )
 from slfm_ros.nodes.diagnostics import HealthMonitor, to_diagnostic_array
 from slfm_ros.nodes.message_dispatch import MessageDispatcher
+from slfm_ros.nodes.node_main import run_node
 from slfm_ros.nodes.param_spec import ParamValue
 from slfm_ros.nodes.ros_params import declare_node_params
 from slfm_ros.nodes.slfm_params import SLFM_NODE
@@ -344,22 +342,7 @@ class SlfmNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``slfm_node``: spin until Ctrl-C or shutdown."""
-    rclpy.init(args=args)
-    node: SlfmNode | None = None
-    code = 0
-    try:
-        node = SlfmNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except SlfmError as err:
-        rclpy.logging.get_logger("slfm_node").fatal(f"{type(err).__name__}: {err}")
-        code = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(SlfmNode, "slfm_node", args)
 
 
 if __name__ == "__main__":
