@@ -161,11 +161,18 @@ def test_data_files_install_what_ros_looks_up(dist: Distribution) -> None:
     assert (REPO / "resource" / PACKAGE).is_file()
     assert "package.xml" in installed[SHARE]
     launch_files = {f"launch/{p.name}" for p in (REPO / "launch").glob("*.launch.py")}
-    config_files = {f"config/{p.name}" for p in (REPO / "config").glob("*.yaml")}
+    config_files = {
+        f"config/{p.name}"
+        for pattern in ("*.yaml", "*.xml")
+        for p in (REPO / "config").glob(pattern)
+    }
+    sim_configs = {f"config/sim/{p.name}" for p in (REPO / "config" / "sim").glob("*.yaml")}
     assert "launch/slfm.launch.py" in launch_files
     assert "config/slfm.yaml" in config_files
     assert installed[f"{SHARE}/launch"] == launch_files
     assert installed[f"{SHARE}/config"] == config_files
+    assert "config/fastdds_large_data.xml" in config_files
+    assert sim_configs and installed[f"{SHARE}/config/sim"] == sim_configs
 
 
 def test_data_files_ship_every_model_file(dist: Distribution) -> None:
