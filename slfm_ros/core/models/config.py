@@ -18,6 +18,8 @@ from typing import Any
 from slfm_ros.core.dsp.stft import StftConfig
 from slfm_ros.core.errors import ConfigError
 
+_REFERENCE_STFT = StftConfig()
+
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
@@ -99,13 +101,14 @@ class AudioNetConfig:
     head_hidden:  hidden units of the direction head.
     """
 
-    sample_rate: int = 16000
-    clip_samples: int = 40800
-    n_fft: int = 512
-    win_length: int = 400
-    time_frames: int = 256
-    freq_bins: int = 256
-    db_range: tuple[float, ...] = (-100.0, 60.0)
+    # The feature defaults are the reference STFT's, stated once in StftConfig.
+    sample_rate: int = _REFERENCE_STFT.sample_rate
+    clip_samples: int = _REFERENCE_STFT.clip_samples
+    n_fft: int = _REFERENCE_STFT.n_fft
+    win_length: int = _REFERENCE_STFT.win_length
+    time_frames: int = _REFERENCE_STFT.time_frames
+    freq_bins: int = _REFERENCE_STFT.freq_bins
+    db_range: tuple[float, ...] = _REFERENCE_STFT.db_range
     width_mult: float = 1.0
     blocks: tuple[int, ...] = (2, 2, 2, 2)
     feature_dim: int = 512
