@@ -22,11 +22,24 @@ import sys
 from typing import Any
 
 from slfm_ros.core.errors import ConfigError
-from slfm_ros.evaluation.estimators import AUDIO_CHOICES, FEATURE_CHOICES, VISUAL_CHOICES
+from slfm_ros.evaluation.estimators import (
+    AUDIO_CHOICES,
+    BACKEND_CHOICES,
+    FEATURE_CHOICES,
+    VISUAL_CHOICES,
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="model folder for --estimator slfm")
+    parser.add_argument(
+        "--model", help="model folder for --estimator slfm (default: the shipped model)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
+        help="inference backend of --estimator slfm (default auto: the best one present)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random crops/clips")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -117,6 +130,15 @@ def _emit(args: argparse.Namespace, title: str, result: dict[str, Any]) -> None:
         print(f"  {key:<{width}}  {_format(value)}")
 
 
+def _backend_field(args: argparse.Namespace, learned: bool) -> dict[str, str]:
+    """{"backend": "onnxruntime (cpu, fp32)"} for a learned estimator, {} for classical ones."""
+    if not learned:
+        return {}
+    from slfm_ros.evaluation.estimators import backend_label
+
+    return {"backend": backend_label(args.model, args.backend)}
+
+
 def _progress(args: argparse.Namespace) -> bool:
     """Progress bars on stderr, only for an interactive terminal and table output."""
     return bool(sys.stderr.isatty()) and not args.json
@@ -140,10 +162,12 @@ def _run_rotation(args: argparse.Namespace) -> int:
         hfov=math.radians(args.fov),
         pitch=math.radians(args.pitch),
         model=args.model,
+        backend=args.backend,
     )
     result = evaluate_rotation(folder, estimator, protocol, progress=_progress(args))
     out = {
         "estimator": visual_label(args.estimator, args.visual_estimator),
+        **_backend_field(args, args.estimator == "slfm"),
         "panoramas": len(folder),
     }
     out.update(result.as_dict())
@@ -176,15 +200,20 @@ def _run_audio(args: argparse.Namespace) -> int:
     list_audio_files(args.sources)  # a missing or empty folder fails before any rendering
     if args.hrtf is not None:
         receiver = hrtf_receiver(args.hrtf)
-        estimator = build_audio_estimator(args.estimator, receiver.geometry, args.model)
+        estimator = build_audio_estimator(
+            args.estimator, receiver.geometry, args.model, args.backend
+        )
         result = evaluate_hrtf(args.hrtf, args.sources, estimator, protocol, receiver=receiver)
         title = f"audio: {args.hrtf} ({args.reverb})"
     else:
         geometry = brir_geometry(args.head_radius, args.mic_spacing)
-        estimator = build_audio_estimator(args.estimator, geometry, args.model)
+        estimator = build_audio_estimator(args.estimator, geometry, args.model, args.backend)
         result = evaluate_brirs(args.brirs, args.sources, estimator, protocol)
         title = f"audio: {args.brirs}"
-    out = {"estimator": audio_label(args.estimator)}
+    out = {
+        "estimator": audio_label(args.estimator),
+        **_backend_field(args, args.estimator == "slfm"),
+    }
     out.update(result.as_dict())
     _emit(args, title, out)
     return 0
@@ -204,7 +233,9 @@ def _run_synthetic(args: argparse.Namespace) -> int:
     cfg = dataset.config
     audio_est = visual_est = None
     if args.only in (None, "audio"):
-        audio_est = build_audio_estimator(args.estimator, dataset_geometry(dataset), args.model)
+        audio_est = build_audio_estimator(
+            args.estimator, dataset_geometry(dataset), args.model, args.backend
+        )
     visual_kind = "slfm" if args.estimator == "slfm" else "classic"
     if args.only in (None, "rotation"):
         visual_est = build_visual_estimator(
@@ -213,6 +244,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
             hfov=math.radians(cfg.image.hfov_deg),
             pitch=math.radians(cfg.image.pitch_deg),
             model=args.model,
+            backend=args.backend,
         )
     result = evaluate_synthetic(dataset, audio_est, visual_est, args.limit, _progress(args))
     out: dict[str, Any] = {}
@@ -220,6 +252,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
         out["audio_estimator"] = audio_label(args.estimator)
     if visual_est is not None:
         out["visual_estimator"] = visual_label(visual_kind, args.visual_estimator)
+    out.update(_backend_field(args, args.estimator == "slfm"))
     out.update(result.as_dict())
     _emit(args, f"synthetic: {args.data} ({dataset.split})", out)
     return 0

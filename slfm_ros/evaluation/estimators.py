@@ -2,48 +2,80 @@
 
 Audio names: "classic" (= "gcc_phat"), "gcc_phat", "iid", "srp_phat", "music", "slfm".
 Visual kinds: "classic" (feature matching with ``visual_name`` "orb" or "sift"), "slfm".
-"slfm" needs a model folder; a missing or broken model fails with ModelError, never silently
-falls back to a classical estimator.
+
+"slfm" loads the model through ``slfm_ros.core.backends.create_runners``, the same inference
+path the node and the benchmark use, on the ``backend`` asked for ("auto" picks the best one
+present). Without a model folder it uses the shipped default model. A missing or broken model
+fails with ModelError; an evaluation never silently falls back to a classical estimator.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
 from slfm_ros.core.geometry.interaural import InterauralGeometry
 
+if TYPE_CHECKING:
+    from slfm_ros.core.backends import Runners
+
 AUDIO_CHOICES = ("classic", "gcc_phat", "iid", "srp_phat", "music", "slfm")
 VISUAL_CHOICES = ("classic", "slfm")
 FEATURE_CHOICES = ("orb", "sift")
+BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
 # Estimators that map a delay to an angle and therefore need the receiver geometry.
 _GEOMETRY_AWARE = ("gcc_phat", "srp_phat", "music")
 
+# One backend per (model folder, backend name): an evaluation of both networks loads the model
+# once, and a TensorRT engine is built once per process.
+_RUNNERS: dict[tuple[Path, str], Runners] = {}
 
-def _model_dir(model: str | Path | None) -> Path:
+
+def resolve_model_dir(model: str | Path | None) -> Path:
+    """``model`` as a folder, or the shipped default model when it is None."""
     if model is None:
-        raise ConfigError("the slfm estimator needs a trained model: pass --model DIR")
+        from slfm_ros.core.estimator_setup import default_model_dir
+
+        try:
+            return default_model_dir()
+        except ModelError as exc:
+            raise ModelError(f"no --model given, and the default failed: {exc}") from exc
     path = Path(model)
     if not path.is_dir():
         raise ModelError(f"model folder {path} does not exist; pass the folder the trainer wrote")
     return path
 
 
+def learned_runners(model: str | Path | None, backend: str = "auto") -> Runners:
+    """The model's networks on ``backend`` (cached per model folder and backend name)."""
+    if backend not in BACKEND_CHOICES:
+        raise ConfigError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
+    path = resolve_model_dir(model).resolve()
+    key = (path, backend)
+    if key not in _RUNNERS:
+        from slfm_ros.core.backends import create_runners
+
+        _RUNNERS[key] = create_runners(path, backend=backend)
+    return _RUNNERS[key]
+
+
 def build_audio_estimator(
-    name: str, geometry: InterauralGeometry, model: str | Path | None = None
+    name: str,
+    geometry: InterauralGeometry,
+    model: str | Path | None = None,
+    backend: str = "auto",
 ) -> AudioEstimator:
     """Audio estimator ``name`` (see AUDIO_CHOICES) for a receiver with ``geometry``."""
     if name not in AUDIO_CHOICES:
         raise ConfigError(f"audio estimator must be one of {AUDIO_CHOICES}, got {name!r}")
     if name == "slfm":
-        path = _model_dir(model)
-        try:
-            from slfm_ros.core.estimators.slfm import SlfmAudioEstimator
-        except ImportError as exc:
-            raise ModelError(f"the slfm estimator cannot be loaded ({exc}); install torch") from exc
-        return SlfmAudioEstimator.from_model_dir(path)
+        from slfm_ros.core.estimators.slfm import SlfmAudioEstimator
+
+        runners = learned_runners(model, backend)
+        return SlfmAudioEstimator(runners.config.audio, runners.audio)
     from slfm_ros.core.estimators.registry import make_audio_estimator
 
     name = "gcc_phat" if name == "classic" else name
@@ -57,22 +89,26 @@ def build_visual_estimator(
     hfov: float = math.radians(60.0),
     pitch: float = math.radians(-22.5),
     model: str | Path | None = None,
+    backend: str = "auto",
 ) -> VisualEstimator:
     """Visual estimator: ``kind`` "classic" (``feature`` orb/sift) or "slfm" (``model``)."""
     if kind not in VISUAL_CHOICES:
         raise ConfigError(f"visual estimator must be one of {VISUAL_CHOICES}, got {kind!r}")
     if kind == "slfm":
-        path = _model_dir(model)
-        try:
-            from slfm_ros.core.estimators.slfm import SlfmVisualEstimator
-        except ImportError as exc:
-            raise ModelError(f"the slfm estimator cannot be loaded ({exc}); install torch") from exc
-        return SlfmVisualEstimator.from_model_dir(path)
+        from slfm_ros.core.estimators.slfm import SlfmVisualEstimator
+
+        runners = learned_runners(model, backend)
+        return SlfmVisualEstimator(runners.config.visual, runners.visual)
     if feature not in FEATURE_CHOICES:
         raise ConfigError(f"visual feature must be one of {FEATURE_CHOICES}, got {feature!r}")
     from slfm_ros.core.estimators.registry import make_visual_estimator
 
     return make_visual_estimator(feature, hfov=hfov, pitch=pitch)
+
+
+def backend_label(model: str | Path | None, backend: str = "auto") -> str:
+    """'onnxruntime (cpu, fp32)' etc. of a learned model already built by this module."""
+    return learned_runners(model, backend).description
 
 
 def visual_label(kind: str, feature: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from slfm_ros.core.errors import ConfigError, ModelError
+from slfm_ros.core.errors import ModelError
 from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
 from slfm_ros.core.sim.dataset import ShardedDataset, write_dataset
 from slfm_ros.core.sim.scene import SceneConfig
@@ -68,7 +68,7 @@ def test_one_modality_and_a_limit(dataset: ShardedDataset) -> None:
 
 
 def test_learned_estimators_need_a_real_model(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--model"):
+    with pytest.raises(ModelError, match="no --model given"):
         build_audio_estimator("slfm", SphericalHeadGeometry())
     with pytest.raises(ModelError, match="does not exist"):
         build_visual_estimator("slfm", model=tmp_path / "none")
