@@ -5,12 +5,17 @@
     slfm eval audio (--hrtf FILE.sofa | --brirs DIR) --sources DIR [--reverb none|room]
         [--estimator classic|gcc_phat|iid|srp_phat|music|slfm] [--model DIR] [--json]
     slfm eval synthetic --data DIR [--estimator ...] [--visual-estimator orb|sift] [--json]
+    slfm eval report --data DIR [--model DIR] [--backend auto|tensorrt|onnxruntime|torch]
+        [--compare LABEL=DIR ...] [--baselines gcc_phat,iid,orb] [--limit N] [--out DIR] [--json]
 
 With --json one JSON object goes to stdout: ``n`` and, for audio, azimuth_mae_deg,
 azimuth_median_deg, lr_accuracy (0..1); for rotation, yaw_mae_deg, yaw_median_deg and
 yaw_valid_fraction; synthetic prints both groups (audio_n and yaw_n count clips and pairs).
-Otherwise a table. Missing folders, unreadable or mono files where stereo is needed and SOFA
-files of another convention end with a message and exit status 2.
+Otherwise a table. ``report`` writes results.md, results.json and PNG plots to --out (default
+out/report; see ``slfm_ros.evaluation.report``) and prints results.md, or with --json the
+results.json object (one row per estimator under ``rows``). Missing folders, unreadable or
+mono files where stereo is needed and SOFA files of another convention end with a message and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -109,6 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     syn.add_argument("--only", choices=("audio", "rotation"), help="score one modality only")
     syn.add_argument("--limit", type=int, help="score only the first N samples")
     _common(syn)
+    _add_report(sub)
 
 
 def _format(value: Any) -> str:
@@ -258,6 +264,76 @@ def _run_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rep = sub.add_parser("report", help="results table and plots: learned model vs baselines")
+    rep.add_argument("--data", required=True, help="dataset folder written by slfm simulate")
+    rep.add_argument("--model", help="model folder of the 'slfm' row (default: the shipped model)")
+    rep.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
+        help="inference backend of the learned models (default auto: the best one present)",
+    )
+    rep.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="a further learned model as its own row, e.g. supervised=out/supervised_small",
+    )
+    rep.add_argument(
+        "--baselines",
+        help="comma list of gcc_phat, iid, srp_phat, music (audio), orb, sift (yaw); "
+        "default gcc_phat,iid,orb; '' for none",
+    )
+    rep.add_argument("--limit", type=int, help="score only the first N samples")
+    rep.add_argument("--out", default="out/report", help="output folder (default out/report)")
+    rep.add_argument("--json", action="store_true", help="print results.json as one line")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from slfm_ros.evaluation.report import (
+        check_out_dir,
+        markdown,
+        parse_baselines,
+        parse_compare,
+        report_command,
+        run_report,
+        write_report,
+    )
+
+    check_out_dir(args.out)  # before the evaluation, which may take long
+    report = run_report(
+        args.data,
+        args.model,
+        args.backend,
+        parse_compare(args.compare),
+        parse_baselines(args.baselines),
+        args.limit,
+        _progress(args),
+        report_command(
+            args.data,
+            args.model,
+            args.backend,
+            args.compare,
+            args.baselines,
+            args.limit,
+            args.out,
+        ),
+    )
+    write_report(report, args.out)
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        print(markdown(report), end="")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    runners = {"rotation": _run_rotation, "audio": _run_audio, "synthetic": _run_synthetic}
+    runners = {
+        "rotation": _run_rotation,
+        "audio": _run_audio,
+        "synthetic": _run_synthetic,
+        "report": _run_report,
+    }
     return runners[args.mode](args)

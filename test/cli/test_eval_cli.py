@@ -224,3 +224,74 @@ def test_error_paths_exit_non_zero_with_a_message(
         capsys,
         "does not exist",
     )
+
+
+def test_report_writes_its_files_and_rejects_bad_inputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import torch
+
+    from slfm_ros.core.models.audio_direction import AudioDirectionNet
+    from slfm_ros.core.models.checkpoint import save_model
+    from slfm_ros.core.models.config import load_model_config
+    from slfm_ros.core.models.visual_pose import VisualPoseNet
+    from slfm_ros.core.sim.dataset import write_dataset
+    from slfm_ros.core.sim.scene import SceneConfig
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model_cfg = load_model_config(
+        {"preset": "small", "visual": {"image_height": 48, "image_width": 64, "width_mult": 0.25}}
+    )
+    model = save_model(
+        tmp_path / "model",
+        model_cfg,
+        AudioDirectionNet(model_cfg.audio),
+        VisualPoseNet(model_cfg.visual),
+    )
+    scene = SceneConfig.from_dict(
+        {
+            "clip_seconds": 1.0,
+            "views": {"num_views": 2, "max_turn_deg": 30.0},
+            "image": {"effects": {}},
+            "panoramas": {"width": 1024},
+            "room": {"anechoic_probability": 1.0},
+            "sources": {
+                "target_kinds": ["speech"],
+                "interferers": [0, 0],
+                "target_azimuth_deg": [-45.0, 45.0],
+            },
+        }
+    )
+    sim = tmp_path / "sim"
+    write_dataset(scene, sim, 2, "test", seed=1, workers=1, progress=False)
+    out = tmp_path / "report"
+    argv = ["eval", "report", "--data", str(sim), "--model", str(model), "--backend", "torch"]
+    argv += ["--compare", f"other={model}", "--baselines", "gcc_phat,orb", "--out", str(out)]
+    report = _json(argv, capsys)
+    assert [r["label"] for r in report["rows"]] == ["slfm", "other", "gcc_phat", "orb"]
+    assert report["n"] == 2 and report["yaw_n"] == 2 and report["audio_n"] >= 2
+    assert json.loads((out / "results.json").read_text()) == report
+    assert report["command"].startswith(f"slfm eval report --data {sim} --model {model}")
+    assert f"--compare other={model} --baselines gcc_phat,orb --out {out}" in report["command"]
+    for row in report["rows"]:
+        assert (row["azimuth_mae_deg"] is None) == (row["label"] == "orb")
+        assert (row["yaw_mae_deg"] is None) == (row["label"] == "gcc_phat")
+    assert main(argv) == 0
+    assert capsys.readouterr().out == (out / "results.md").read_text()
+
+    base = ["eval", "report", "--data", str(sim), "--model", str(model), "--out", str(out)]
+    for extra, message in (
+        (["--baselines", "gcc_phat,superglue"], "unknown baseline(s) superglue"),
+        (["--compare", "supervised"], "--compare expects LABEL=DIR"),
+        (["--compare", f"slfm={model}"], "used twice"),
+        (["--limit", "0"], "--limit must be >= 1"),
+    ):
+        assert main([*base, *extra]) == 2
+        assert message in capsys.readouterr().err
+    missing = str(tmp_path / "missing")
+    _fails(["eval", "report", "--data", str(sim), "--model", missing], capsys, "does not exist")
+    _fails(["eval", "report", "--data", missing, "--model", str(model)], capsys, "does not exist")
+    manifest = json.loads((sim / "manifest.json").read_text())
+    (sim / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
+    _fails(["eval", "report", "--data", str(sim), "--model", str(model)], capsys, "incomplete")
