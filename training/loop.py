@@ -525,6 +525,7 @@ class Trainer:
             tick = time.perf_counter()
             while state.step < end:
                 batch = next(batches)
+                self.model.stage.step = state.step
                 try:
                     loss, values = self.train_step(batch)
                 except Exception as exc:

@@ -192,3 +192,18 @@ def test_warmup_cosine_schedule() -> None:
     assert factor(10) == pytest.approx(1.0)
     assert factor(60) == pytest.approx(0.1 + 0.9 * 0.5)
     assert factor(110) == pytest.approx(0.1)
+
+
+def test_geometric_weight_warms_up_linearly(tiny_config: Callable[..., TrainConfig]) -> None:
+    from slfm_ros.core.models.config import load_model_config
+    from training.stages.slfm import SlfmStage
+
+    cfg = tiny_config("slfm", "slfm.geometric_warmup_steps=100", "slfm.geometric_weight=10")
+    stage = SlfmStage(cfg, load_model_config("small"))
+    weights = []
+    for step in (0, 50, 100, 500):
+        stage.step = step
+        weights.append(stage.geometric_weight())
+    assert weights == [0.0, 5.0, 10.0, 10.0]
+    stage = SlfmStage(tiny_config("slfm", "slfm.geometric_weight=10"), load_model_config("small"))
+    assert stage.geometric_weight() == 10.0

@@ -51,6 +51,8 @@ class Stage(ABC):
     def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig):
         self.cfg = cfg
         self.model_cfg = model_cfg
+        # Optimiser step of the batch being computed, kept by the loop for loss schedules.
+        self.step = 0
 
     def extra_modules(self) -> dict[str, nn.Module]:
         """Modules this stage adds to the audio and visual networks (trained with them)."""

@@ -63,6 +63,13 @@ class SlfmStage(Stage):
     def trainable(self) -> tuple[str, ...]:
         return HEAD_PARTS + (ENCODER_PARTS if self.cfg.slfm.finetune else ())
 
+    def geometric_weight(self) -> float:
+        """The geometric loss weight at the current step (after its linear warm-up)."""
+        opts = self.cfg.slfm
+        if opts.geometric_warmup_steps <= 0:
+            return opts.geometric_weight
+        return opts.geometric_weight * min(1.0, self.step / opts.geometric_warmup_steps)
+
     def forward(self, nets: nn.ModuleDict, batch: Batch) -> StepOutput:
         opts = self.cfg.slfm
         stft = self.model_cfg.audio.stft_config()
@@ -94,7 +101,7 @@ class SlfmStage(Stage):
             phi_t_swapped=target(phi_swapped),
             iid_target_s=source(iid),
             iid_target_t=target(iid),
-            weights=(opts.geometric_weight, opts.binaural_weight, opts.symmetry_weight),
+            weights=(self.geometric_weight(), opts.binaural_weight, opts.symmetry_weight),
             reflection_invariant=opts.reflection_invariant,
         )
         values = {name: value.detach() for name, value in losses.items() if name != "total"}
