@@ -233,14 +233,18 @@ def _run_synthetic(args: argparse.Namespace) -> int:
         build_visual_estimator,
         visual_label,
     )
-    from slfm_ros.evaluation.synthetic_eval import dataset_geometry, evaluate_synthetic
+    from slfm_ros.evaluation.synthetic_eval import audio_scoring, evaluate_synthetic
 
     dataset = ShardedDataset(args.data)
     cfg = dataset.config
-    audio_est = visual_est = None
-    if args.only in (None, "audio"):
-        audio_est = build_audio_estimator(
-            args.estimator, dataset_geometry(dataset), args.model, args.backend
+    audio_est = visual_est = audio_factory = None
+    score_audio = args.only in (None, "audio")
+    if score_audio:
+        audio_est, audio_factory = audio_scoring(
+            dataset,
+            lambda geometry: build_audio_estimator(
+                args.estimator, geometry, args.model, args.backend
+            ),
         )
     visual_kind = "slfm" if args.estimator == "slfm" else "classic"
     if args.only in (None, "rotation"):
@@ -252,9 +256,11 @@ def _run_synthetic(args: argparse.Namespace) -> int:
             model=args.model,
             backend=args.backend,
         )
-    result = evaluate_synthetic(dataset, audio_est, visual_est, args.limit, _progress(args))
+    result = evaluate_synthetic(
+        dataset, audio_est, visual_est, args.limit, _progress(args), audio_factory
+    )
     out: dict[str, Any] = {}
-    if audio_est is not None:
+    if score_audio:
         out["audio_estimator"] = audio_label(args.estimator)
     if visual_est is not None:
         out["visual_estimator"] = visual_label(visual_kind, args.visual_estimator)

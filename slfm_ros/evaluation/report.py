@@ -25,6 +25,7 @@ show valid estimates only; the legend counts the declined ones.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
-    from slfm_ros.evaluation.synthetic_eval import SyntheticResult
+    from slfm_ros.evaluation.synthetic_eval import AudioFactory, SyntheticResult
 
 AUDIO_BASELINES = ("gcc_phat", "iid", "srp_phat", "music")
 VISUAL_BASELINES = ("orb", "sift")
@@ -243,6 +244,8 @@ class _Job:
     visual: VisualEstimator | None
     model_dir: str | None = None
     backend: str | None = None
+    # Set instead of ``audio`` on a dataset mixing receivers (see ``audio_scoring``).
+    audio_factory: AudioFactory | None = None
 
 
 def run_report(
@@ -262,6 +265,7 @@ def run_report(
     Every estimator is built before the first one runs, so a missing model or an unknown name
     fails at once (ModelError, ConfigError, DatasetError for the data folder).
     """
+    from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
     from slfm_ros.core.sim.dataset import ShardedDataset
     from slfm_ros.evaluation.estimators import (
         backend_label,
@@ -269,25 +273,26 @@ def run_report(
         build_visual_estimator,
         resolve_model_dir,
     )
-    from slfm_ros.evaluation.synthetic_eval import dataset_geometry, evaluate_synthetic
+    from slfm_ros.evaluation.synthetic_eval import audio_scoring, evaluate_synthetic
 
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {limit}")
     baselines = parse_baselines(list(baselines))
     _check_labels([LEARNED_LABEL, *(label for label, _ in compare), *baselines])
     dataset = ShardedDataset(data_dir)
-    geometry = dataset_geometry(dataset)
     hfov = math.radians(dataset.config.image.hfov_deg)
     pitch = math.radians(dataset.config.image.pitch_deg)
 
     jobs: list[_Job] = []
     for label, folder in [(LEARNED_LABEL, model), *compare]:
         path = resolve_model_dir(folder)
+        # A learned network has no use for the receiver geometry: one estimator serves all.
+        audio = build_audio_estimator("slfm", SphericalHeadGeometry(), path, backend)
         jobs.append(
             _Job(
                 label,
                 "learned",
-                build_audio_estimator("slfm", geometry, path, backend),
+                audio,
                 build_visual_estimator("slfm", model=path, backend=backend),
                 str(path),
                 backend_label(path, backend),
@@ -295,7 +300,10 @@ def run_report(
         )
     for name in baselines:
         if name in AUDIO_BASELINES:
-            jobs.append(_Job(name, "audio baseline", build_audio_estimator(name, geometry), None))
+            audio_est, factory = audio_scoring(
+                dataset, functools.partial(build_audio_estimator, name)
+            )
+            jobs.append(_Job(name, "audio baseline", audio_est, None, audio_factory=factory))
         else:
             visual = build_visual_estimator("classic", name, hfov=hfov, pitch=pitch)
             jobs.append(_Job(name, "visual baseline", None, visual))
@@ -304,7 +312,9 @@ def run_report(
     for i, job in enumerate(jobs, start=1):
         if progress:
             print(f"[{i}/{len(jobs)}] {job.label}", file=sys.stderr, flush=True)
-        result = evaluate_synthetic(dataset, job.audio, job.visual, limit, progress)
+        result = evaluate_synthetic(
+            dataset, job.audio, job.visual, limit, progress, job.audio_factory
+        )
         rows.append(ReportRow(job.label, job.kind, result, job.model_dir, job.backend))
     return Report(
         data_dir=str(data_dir),

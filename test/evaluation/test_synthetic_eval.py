@@ -12,7 +12,11 @@ from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
 from slfm_ros.core.sim.dataset import ShardedDataset, write_dataset
 from slfm_ros.core.sim.scene import SceneConfig
 from slfm_ros.evaluation.estimators import build_audio_estimator, build_visual_estimator
-from slfm_ros.evaluation.synthetic_eval import dataset_geometry, evaluate_synthetic
+from slfm_ros.evaluation.synthetic_eval import (
+    dataset_geometry,
+    evaluate_synthetic,
+    sample_geometry,
+)
 
 CFG = SceneConfig.from_dict(
     {
@@ -41,6 +45,11 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> ShardedDataset:
 def test_classical_estimators_on_a_simulated_split(dataset: ShardedDataset) -> None:
     geometry = dataset_geometry(dataset)
     assert isinstance(geometry, SphericalHeadGeometry)
+    # Per sample (from the metadata, or the config for datasets written without the params).
+    meta = dataset[0].metadata
+    assert meta["receiver_params"] == {} and sample_geometry(dataset, meta) == geometry
+    old_style = {k: v for k, v in meta.items() if k != "receiver_params"}
+    assert sample_geometry(dataset, old_style) == geometry
     result = evaluate_synthetic(
         dataset,
         build_audio_estimator("classic", geometry),

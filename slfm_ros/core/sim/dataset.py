@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from slfm_ros.core.atomic_io import atomic_write, atomic_write_bytes
 from slfm_ros.core.config_io import from_mapping, to_mapping
-from slfm_ros.core.errors import DatasetError
+from slfm_ros.core.errors import ConfigError, DatasetError
 from slfm_ros.core.hashing import sha256_file
 from slfm_ros.core.sim.scene import (
     SPLITS,
@@ -207,6 +207,16 @@ _RESUME_KEYS = (
 )
 
 
+def _same_setting(key: str, old: Any, new: Any) -> bool:
+    if key != "config" or old == new:
+        return old == new
+    # Compare parsed configs: a key added to SceneConfig later, at its default, is no change.
+    try:
+        return bool(from_mapping(SceneConfig, old) == from_mapping(SceneConfig, new))
+    except (ConfigError, TypeError):
+        return False
+
+
 def _load_existing(out_dir: Path, header: dict[str, Any]) -> dict[int, dict[str, Any]]:
     """Verified shard entries of an earlier run into ``out_dir`` (empty if none)."""
     path = out_dir / MANIFEST
@@ -228,7 +238,7 @@ def _load_existing(out_dir: Path, header: dict[str, Any]) -> dict[int, dict[str,
         raise DatasetError(
             f"{path} is unreadable ({exc}); delete the folder and start again"
         ) from exc
-    different = [k for k in _RESUME_KEYS if old.get(k) != header.get(k)]
+    different = [k for k in _RESUME_KEYS if not _same_setting(k, old.get(k), header.get(k))]
     if different:
         raise DatasetError(
             f"{out_dir} holds a dataset made with different settings ({', '.join(different)}); "

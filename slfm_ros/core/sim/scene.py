@@ -14,16 +14,26 @@ Determinism and splits: ``sample_rng(seed, split, index)`` gives the generator o
 Everything random in a sample comes from it, and the streams that pick panoramas and source
 signals also mix in the split, so the splits never share a procedural panorama or a generated
 source signal; folder panoramas and folder clips are assigned to splits by file-name hash.
+
+Receivers: ``receiver`` is one fixed receiver; a non-empty ``receivers`` list mixes several
+(weighted choice per sample, numeric parameters given as [low, high] drawn per sample). The
+choice comes from a stream derived from the state of the sample's generator without drawing
+from it (``receiver_rng``), so a config with one fixed receiver renders exactly what it did
+before the list existed, and everything else in a sample is the same whichever receiver is
+drawn.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
 import json
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +41,9 @@ import numpy.typing as npt
 from slfm_ros.core.config_io import from_mapping, load_yaml_mapping, to_mapping
 from slfm_ros.core.conventions import camera_turn, source_azimuth_in_view, wrap_angle
 from slfm_ros.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from slfm_ros.core.sim.receivers import Receiver
 
 SPLITS = ("train", "val", "test")
 TARGET_KINDS = ("speech", "espeak", "music", "noise", "intermittent_speech", "folder")
@@ -55,6 +68,13 @@ DEFAULT_EFFECTS: dict[str, Any] = {
 
 # Stream tags mixed into seeds of split-specific content (so splits draw from disjoint streams).
 _STREAM_SOURCE = 1
+# Tag of the receiver stream, mixed with the digest of the sample generator's state.
+_STREAM_RECEIVER = 0x52435652
+# A [low, high] receiver parameter takes one of RANGE_LEVELS + 1 evenly spaced values, so a
+# process builds a bounded number of receivers (0.4 mm steps over 25 mm of head radius).
+RANGE_LEVELS = 64
+# Receivers kept built per process (a SOFA set or a head's scattering tables is costly).
+_RECEIVER_CACHE_ITEMS = 256
 
 
 def _check(condition: bool, message: str) -> None:
@@ -144,19 +164,74 @@ class PanoramaConfig:
         )
 
 
+def _receiver_arguments(kind: str) -> set[str]:
+    """Keyword arguments of the receiver class ``make_receiver`` builds for ``kind``."""
+    from slfm_ros.core.sim.receivers import SofaReceiver, SphericalHead, StereoArray
+
+    classes: dict[str, type] = {
+        "spherical_head": SphericalHead,
+        "stereo_array": StereoArray,
+        "sofa": SofaReceiver,
+    }
+    return set(inspect.signature(classes[kind]).parameters)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_receiver(where: str, kind: str, params: dict[str, Any]) -> None:
+    """Kind known, parameter names those of its class, ranges [low, high] of numbers."""
+    _check(
+        kind in RECEIVER_KINDS,
+        f"{where}.kind: expected one of {RECEIVER_KINDS}, got {kind!r}",
+    )
+    known = _receiver_arguments(kind)
+    unknown = sorted(set(params) - known)
+    _check(
+        not unknown,
+        f"{where}.params: unknown parameter(s) {unknown} for {kind}; known: {sorted(known)}",
+    )
+    for name, value in params.items():
+        if not isinstance(value, list | tuple):
+            continue
+        _check(
+            len(value) == 2 and all(_is_number(v) for v in value) and value[0] <= value[1],
+            f"{where}.params.{name}: a range must be [low, high] with numbers low <= high, "
+            f"got {list(value)}",
+        )
+
+
+def _has_range(params: dict[str, Any]) -> bool:
+    return any(isinstance(v, list | tuple) for v in params.values())
+
+
 @dataclass(frozen=True)
 class ReceiverConfig:
     """kind: spherical_head | stereo_array | sofa; params: its keyword arguments
-    (radius_m; spacing_m, source_distance_m; path)."""
+    (radius_m; spacing_m, source_distance_m; path). A numeric parameter given as [low, high]
+    is drawn per sample (see ``ReceiverChoice``)."""
 
     kind: str = "spherical_head"
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check(
-            self.kind in RECEIVER_KINDS,
-            f"receiver.kind: expected one of {RECEIVER_KINDS}, got {self.kind!r}",
-        )
+        _check_receiver("receiver", self.kind, self.params)
+
+
+@dataclass(frozen=True)
+class ReceiverChoice:
+    """One entry of ``SceneConfig.receivers``: kind and params as in ``ReceiverConfig``.
+
+    A numeric parameter given as [low, high] is drawn per sample, uniformly among
+    RANGE_LEVELS + 1 evenly spaced values (integers when both ends are integers); a scalar
+    stays fixed. weight: relative share of samples (>= 0). Validated by ``SceneConfig``, whose
+    errors name the entry (``receivers[i]``).
+    """
+
+    kind: str = "spherical_head"
+    params: dict[str, Any] = field(default_factory=dict)
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -255,6 +330,8 @@ class SceneConfig:
     sample_rate: Hz of every clip. clip_seconds: clip length per view (2.55 s = 40,800 samples
     at 16 kHz, the reference's pretext clips). output_peak: all views of a sample share one gain
     that puts their largest sample at this level.
+    receiver: the receiver of every sample. receivers: when non-empty, a weighted mix that
+    replaces ``receiver`` (giving both a non-default ``receiver`` and ``receivers`` is an error).
     """
 
     sample_rate: int = 16000
@@ -264,6 +341,7 @@ class SceneConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     panoramas: PanoramaConfig = field(default_factory=PanoramaConfig)
     receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
+    receivers: tuple[ReceiverChoice, ...] = ()
     room: RoomSamplingConfig = field(default_factory=RoomSamplingConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
@@ -280,10 +358,40 @@ class SceneConfig:
         _check(
             0.0 < self.output_peak < 1.0, f"output_peak: expected (0, 1), got {self.output_peak}"
         )
+        if self.receivers:
+            _check(
+                self.receiver == ReceiverConfig(),
+                "receiver and receivers: give one of them; a non-empty receivers list replaces "
+                f"receiver, so remove the receiver block (got receiver {self.receiver.kind} "
+                f"{self.receiver.params})",
+            )
+        for i, entry in enumerate(self.receivers):
+            _check_receiver(f"receivers[{i}]", entry.kind, entry.params)
+            _check(
+                _is_number(entry.weight) and entry.weight >= 0,
+                f"receivers[{i}].weight: expected a number >= 0, got {entry.weight}",
+            )
+        _check(
+            not self.receivers or sum(e.weight for e in self.receivers) > 0,
+            "receivers: every weight is 0; give at least one entry a positive weight",
+        )
 
     @property
     def clip_frames(self) -> int:
         return int(round(self.clip_seconds * self.sample_rate))
+
+    @property
+    def receiver_choices(self) -> tuple[ReceiverChoice, ...]:
+        """The receivers samples are drawn from: ``receivers``, or ``receiver`` alone."""
+        if self.receivers:
+            return self.receivers
+        return (ReceiverChoice(self.receiver.kind, dict(self.receiver.params)),)
+
+    @property
+    def mixes_receivers(self) -> bool:
+        """True when samples may differ in receiver (several entries or a parameter range)."""
+        choices = self.receiver_choices
+        return len(choices) > 1 or _has_range(choices[0].params)
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> SceneConfig:
@@ -350,16 +458,66 @@ def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), split_code(split), int(index)]))
 
 
+def receiver_rng(rng: np.random.Generator) -> np.random.Generator:
+    """The receiver stream of a sample whose generator is ``rng``; draws nothing from ``rng``.
+
+    Seeded from a digest of the generator's current state, so for ``sample_rng(seed, split,
+    index)`` it is a function of (seed, split, index) alone, independent of every other draw.
+    """
+    state = json.dumps(
+        rng.bit_generator.state,
+        sort_keys=True,
+        default=lambda v: v.tolist() if isinstance(v, np.ndarray) else str(v),
+    )
+    digest = int.from_bytes(hashlib.sha256(state.encode()).digest()[:16], "little")
+    return np.random.default_rng(np.random.SeedSequence([digest, _STREAM_RECEIVER]))
+
+
+def _draw_param(rng: np.random.Generator, low: float, high: float) -> float | int:
+    if isinstance(low, int) and isinstance(high, int):
+        return int(rng.integers(low, high + 1))
+    step = int(rng.integers(RANGE_LEVELS + 1))
+    # 12 significant digits: the grid value without binary round-off noise in names/metadata.
+    return float(f"{low + (high - low) * step / RANGE_LEVELS:.12g}")
+
+
+def draw_receiver(cfg: SceneConfig, rng: np.random.Generator) -> tuple[str, dict[str, Any]]:
+    """Kind and keyword arguments (ranges resolved) of one sample's receiver.
+
+    rng: the sample's receiver stream (``receiver_rng``). A config with one receiver and no
+    ranges draws nothing. Entries are chosen by weight; each [low, high] parameter is drawn in
+    name order (see ``ReceiverChoice``).
+    """
+    choices = cfg.receiver_choices
+    if len(choices) == 1:
+        entry = choices[0]
+    else:
+        p = np.asarray([c.weight for c in choices], dtype=np.float64)
+        entry = choices[int(rng.choice(len(choices), p=p / p.sum()))]
+    params: dict[str, Any] = {}
+    for name in sorted(entry.params):
+        value = entry.params[name]
+        params[name] = _draw_param(rng, *value) if isinstance(value, list | tuple) else value
+    return entry.kind, params
+
+
 class _World:
-    """Per-process resources of a config: receiver, panorama source, folders, RIR cache."""
+    """Per-process resources of a config: receivers, panorama source, folders, RIR cache."""
 
     def __init__(self, cfg: SceneConfig):
         from slfm_ros.core.sim.panoramas import PanoramaFolder, ProceduralPanoramas
-        from slfm_ros.core.sim.receivers import make_receiver
         from slfm_ros.core.sim.room import RirCache
 
         self.cfg = cfg
-        self.receiver = make_receiver(cfg.receiver.kind, **cfg.receiver.params)
+        self._receivers: OrderedDict[str, Receiver] = OrderedDict()
+        # Build every entry now (at both ends of its ranges): a missing SOFA file or an
+        # out-of-bounds parameter fails before the first sample, not in the middle of a run.
+        for entry in cfg.receiver_choices:
+            for end in (0, 1):
+                params = {
+                    k: v[end] if isinstance(v, list | tuple) else v for k, v in entry.params.items()
+                }
+                self.receiver_for(entry.kind, params)
         if cfg.panoramas.source == "procedural":
             self.panoramas: Any = ProceduralPanoramas(
                 cfg.panoramas.width, seed=0, outdoor_probability=cfg.panoramas.outdoor_probability
@@ -369,6 +527,21 @@ class _World:
         self._source_folders: dict[str, Any] = {}
         self.rir_cache = RirCache(max_items=64)
         self.effects = _make_effects(cfg.image.effects)
+
+    def receiver_for(self, kind: str, params: dict[str, Any]) -> Receiver:
+        """The receiver ``make_receiver(kind, **params)``, built once per process (LRU)."""
+        from slfm_ros.core.sim.receivers import make_receiver
+
+        key = json.dumps([kind, params], sort_keys=True)
+        receiver = self._receivers.get(key)
+        if receiver is None:
+            receiver = make_receiver(kind, **params)
+            self._receivers[key] = receiver
+            while len(self._receivers) > _RECEIVER_CACHE_ITEMS:
+                self._receivers.popitem(last=False)
+        else:
+            self._receivers.move_to_end(key)
+        return receiver
 
     def source_folder(self, split: str) -> Any:
         from slfm_ros.core.sim.sources import SourceFolder
@@ -450,6 +623,9 @@ def sample_scene(
 
     split_code(split)  # validates the split name
     world = world_for(cfg)
+    # Drawn from a side stream before any other draw: the rest of the sample never depends on it.
+    receiver_kind, receiver_params = draw_receiver(cfg, receiver_rng(rng))
+    receiver = world.receiver_for(receiver_kind, receiver_params)
     k_views = cfg.views.num_views
     sr = cfg.sample_rate
     clip = cfg.clip_frames
@@ -508,7 +684,7 @@ def sample_scene(
     if room is not None:
         lead = int(round(min(room.rt60_s, 1.0) * sr))
     else:
-        lead = world.receiver.n_taps(sr)
+        lead = receiver.n_taps(sr)
     total = lead + k_views * clip
 
     # Sources: the target first, then interferers.
@@ -556,7 +732,7 @@ def sample_scene(
             )
             for p in placed
         ]
-        rendered = render_view_audio(window, float(yaw), world.receiver, sr, room, world.rir_cache)
+        rendered = render_view_audio(window, float(yaw), receiver, sr, room, world.rir_cache)
         views_audio.append(rendered[lead : lead + clip])
     audio = np.concatenate(views_audio, axis=0)
     snr_db = _uniform(rng, cfg.noise.snr_db)
@@ -566,7 +742,7 @@ def sample_scene(
         snr_db,
         noise_rng,
         sr,
-        world.receiver,
+        receiver,
         spectral_slope_db_per_octave=cfg.noise.spectral_slope_db_per_octave,
     )
     peak = float(np.max(np.abs(audio)))
@@ -588,8 +764,9 @@ def sample_scene(
         "target_kind": kinds[0],
         "source_kinds": kinds,
         "sources": src_meta,
-        "receiver_kind": cfg.receiver.kind,
-        "receiver": world.receiver.name,
+        "receiver_kind": receiver_kind,
+        "receiver": receiver.name,
+        "receiver_params": receiver_params,
         "room": {
             "anechoic": room is None,
             "dims_m": None if room is None else list(room.dims_m),

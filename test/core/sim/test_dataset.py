@@ -144,6 +144,27 @@ def test_resume_keeps_finished_shards_and_redoes_the_rest(
     assert len(ShardedDataset(root)) == NUM
 
 
+def test_resume_accepts_a_manifest_without_later_config_keys(
+    written: dict[int, Path], tmp_path: Path
+) -> None:
+    root = tmp_path / "older"
+    shutil.copytree(written[1], root)
+    kept = root / "shard-00000.npz"
+    kept_stat = kept.stat().st_mtime_ns
+    manifest = json.loads((root / MANIFEST).read_text())
+    # A folder written before the config gained a key with a default value.
+    del manifest["config"]["receivers"]
+    manifest["complete"] = False
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    _write(root, workers=1)
+    assert kept.stat().st_mtime_ns == kept_stat
+    assert len(ShardedDataset(root)) == NUM
+    manifest["config"]["clip_seconds"] = 9.0  # a real change is still refused
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match="config"):
+        _write(root, workers=1)
+
+
 def test_resume_refuses_other_settings_and_foreign_folders(
     written: dict[int, Path], tmp_path: Path
 ) -> None:
