@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fp16",
         action="store_true",
-        help="half-precision graphs with float32 inputs/outputs (for ONNX Runtime on a GPU; "
-        "TensorRT makes FP16 engines from the fp32 export)",
+        help="half-precision graphs with float32 inputs/outputs (for ONNX Runtime on a GPU "
+        "and TensorRT >= 11; older TensorRT makes FP16 engines from the fp32 export)",
     )
     parser.add_argument(
         "--parity-source",

@@ -18,8 +18,9 @@ engine or a deployment can be tied to the model card it came from without the ma
 
 Precision: ``fp32`` is the traced graph; ``fp16`` converts weights and activations to half with
 ONNX Runtime's float16 converter, keeping float32 inputs and outputs so callers do not change.
-TensorRT builds FP16 engines from the fp32 export (its own precision flag), so an fp16 export
-is for ONNX Runtime on a GPU.
+TensorRT before version 11 builds FP16 engines from the fp32 export (its own precision flag);
+TensorRT 11 and later build only strongly typed networks and take the fp16 export. ONNX Runtime
+on a GPU uses the fp16 export too.
 
 Parity: after exporting, ONNX Runtime (CPU) runs both graphs on simulated inputs (a rendered
 scene from ``slfm_ros.core.sim``: binaural room audio and camera views) at several batch sizes,
