@@ -83,6 +83,15 @@ def grad_if(enabled: bool) -> Iterator[None]:
         yield
 
 
+def view_pair_maps(net: VisualPoseNet, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Trunk maps of the pairs (view 0, view i), i = 1..K-1, of (B, K, 3, H, W) images: two
+    (B * (K - 1), C, h, w) tensors in sample-major order. The trunk runs once per image, not
+    once per pair and direction."""
+    b, k = images.shape[:2]
+    maps = net.trunk_features(images.flatten(0, 1)).unflatten(0, (b, k))
+    return maps[:, :1].expand(-1, k - 1, -1, -1, -1).flatten(0, 1), maps[:, 1:].flatten(0, 1)
+
+
 def fold_to_front_t(phi: torch.Tensor) -> torch.Tensor:
     """Azimuth folded into [-pi/2, pi/2] (front/back mirror of the back half-plane)."""
     half = math.pi / 2

@@ -18,7 +18,14 @@ from slfm_ros.core.dsp.stft import StftConfig, stft_torch
 from slfm_ros.core.models.binauralization import BinauralizationUNet
 from slfm_ros.core.models.losses import binauralization_loss
 from training.data import Batch, audio_features
-from training.stages import ENCODER_PARTS, Stage, StepOutput, audio_net, visual_net
+from training.stages import (
+    ENCODER_PARTS,
+    Stage,
+    StepOutput,
+    audio_net,
+    view_pair_maps,
+    visual_net,
+)
 
 
 def complex_stft(signal: torch.Tensor, cfg: StftConfig) -> torch.Tensor:
@@ -41,9 +48,8 @@ class PretextStage(Stage):
         stft = self.model_cfg.audio.stft_config()
         k = batch.num_views
         source_feature = audio_net(nets).feature(audio_features(batch.audio[:, 0], stft))
-        img_0 = batch.images[:, :1].expand(-1, k - 1, -1, -1, -1).flatten(0, 1)
-        img_t = batch.images[:, 1:].flatten(0, 1)
-        pair_feature = visual_net(nets).pair_feature(img_0, img_t)
+        net = visual_net(nets)
+        pair_feature = net.pair_feature_from_maps(*view_pair_maps(net, batch.images))
         condition = torch.cat([source_feature.repeat_interleave(k - 1, dim=0), pair_feature], dim=1)
         target_clips = batch.audio[:, 1:].flatten(0, 1)  # (B*(K-1), 2, S)
         mix = complex_stft(target_clips[:, 0] + target_clips[:, 1], stft)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.data import Batch, audio_features
-from training.stages import Stage, StepOutput, audio_net, visual_net
+from training.stages import Stage, StepOutput, audio_net, view_pair_maps, visual_net
 
 
 def angle_bins(angle: torch.Tensor, low: float, high: float, bins: int) -> torch.Tensor:
@@ -39,15 +39,13 @@ class ProbeStage(Stage):
 
     def forward(self, nets: nn.ModuleDict, batch: Batch) -> StepOutput:
         opts = self.cfg.probe
-        k = batch.num_views
         clips = batch.audio.flatten(0, 1)
-        img_0 = batch.images[:, :1].expand(-1, k - 1, -1, -1, -1).flatten(0, 1)
-        img_i = batch.images[:, 1:].flatten(0, 1)
         with torch.no_grad():
             audio_feature = audio_net(nets).feature(
                 audio_features(clips, self.model_cfg.audio.stft_config())
             )
-            pair_feature = visual_net(nets).pair_feature(img_0, img_i)
+            net = visual_net(nets)
+            pair_feature = net.pair_feature_from_maps(*view_pair_maps(net, batch.images))
         audio_low, audio_high = (math.radians(v) for v in opts.audio_range_deg)
         visual_low, visual_high = (math.radians(v) for v in opts.visual_range_deg)
         audio_target = angle_bins(batch.azimuths.flatten(), audio_low, audio_high, opts.bins)

@@ -31,6 +31,7 @@ from training.stages import (
     audio_net,
     azimuth_error_deg,
     grad_if,
+    view_pair_maps,
     visual_net,
 )
 
@@ -47,11 +48,13 @@ def audio_predictions(
 
 
 def pair_predictions(
-    net: VisualPoseNet, img_a: torch.Tensor, img_b: torch.Tensor, train_encoder: bool
+    net: VisualPoseNet, images: torch.Tensor, train_encoder: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """theta(a -> b) = yaw_b - yaw_a and theta(b -> a), each (N,) radians."""
+    """theta(0 -> i) = yaw_i - yaw_0 and theta(i -> 0) of the views of (B, K, 3, H, W) images,
+    each (B * (K - 1),) radians in sample-major order. The trunk runs once per image."""
     with grad_if(train_encoder):
-        feature = net.pair_feature(torch.cat([img_a, img_b]), torch.cat([img_b, img_a]))
+        map_0, map_i = view_pair_maps(net, images)
+        feature = net.pair_feature_from_maps(torch.cat([map_0, map_i]), torch.cat([map_i, map_0]))
     theta = torch.tanh(net.rotation_logit(feature).float()) * (math.pi / 2)
     forward, reverse = theta.chunk(2)
     return forward, reverse
@@ -82,9 +85,7 @@ class SlfmStage(Stage):
             iid = (iid_votes_torch(clips.float(), stft) + 1.0) / 2.0
         phi, phi_swapped, iid = (t.reshape(b, k) for t in (phi, phi_swapped, iid))
 
-        img_0 = batch.images[:, :1].expand(-1, k - 1, -1, -1, -1).flatten(0, 1)
-        img_i = batch.images[:, 1:].flatten(0, 1)
-        theta, theta_reverse = pair_predictions(visual_net(nets), img_0, img_i, opts.finetune)
+        theta, theta_reverse = pair_predictions(visual_net(nets), batch.images, opts.finetune)
 
         def source(t: torch.Tensor) -> torch.Tensor:
             return t[:, :1].expand(-1, k - 1).flatten()

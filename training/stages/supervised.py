@@ -32,7 +32,6 @@ class SupervisedStage(Stage):
 
     def forward(self, nets: nn.ModuleDict, batch: Batch) -> StepOutput:
         opts = self.cfg.supervised
-        k = batch.num_views
         clips = batch.audio.flatten(0, 1)
         features = audio_features(clips, self.model_cfg.audio.stft_config())
         # The swapped clips are free extra samples: their azimuth label is -azimuth.
@@ -42,9 +41,7 @@ class SupervisedStage(Stage):
             supervised_angle_loss(phi, azimuths, opts.mirror_invariant).mean()
             + supervised_angle_loss(phi_swapped, -azimuths, opts.mirror_invariant).mean()
         )
-        img_0 = batch.images[:, :1].expand(-1, k - 1, -1, -1, -1).flatten(0, 1)
-        img_i = batch.images[:, 1:].flatten(0, 1)
-        theta, theta_reverse = pair_predictions(visual_net(nets), img_0, img_i, opts.finetune)
+        theta, theta_reverse = pair_predictions(visual_net(nets), batch.images, opts.finetune)
         turns = batch.turns[:, 1:].flatten()
         visual_loss = 0.5 * (
             supervised_angle_loss(theta, turns).mean()

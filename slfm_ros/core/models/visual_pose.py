@@ -127,13 +127,22 @@ class VisualPoseNet(nn.Module):
                 f"{tuple(image.shape)}; use preprocess_images() with this model's config"
             )
 
+    def trunk_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Trunk feature maps (N, C, h, w) of images (N, 3, H, W). Computed once per image, they
+        serve every pair the image is in (``pair_feature_from_maps``)."""
+        self._check(images)
+        return self.trunk(images)
+
+    def pair_feature_from_maps(self, feat_a: torch.Tensor, feat_b: torch.Tensor) -> torch.Tensor:
+        """Pair feature (B, feature_dim) of two batches of trunk feature maps (B, C, h, w)."""
+        return self.project(self.encoder(correlation_volume(feat_a, feat_b)))
+
     def pair_feature(self, img_a: torch.Tensor, img_b: torch.Tensor) -> torch.Tensor:
         """Pair feature (B, feature_dim) of two image batches (B, 3, H, W)."""
         self._check(img_a)
-        self._check(img_b)
-        features = self.trunk(torch.cat([img_a, img_b], dim=0))
+        features = self.trunk_features(torch.cat([img_a, img_b], dim=0))
         feat_a, feat_b = features.chunk(2, dim=0)
-        return self.project(self.encoder(correlation_volume(feat_a, feat_b)))
+        return self.pair_feature_from_maps(feat_a, feat_b)
 
     def rotation_logit(self, pair_feature: torch.Tensor) -> torch.Tensor:
         """Head pre-activation (B,); theta = tanh(logit) * pi/2."""
