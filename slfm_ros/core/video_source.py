@@ -170,6 +170,19 @@ class VideoSource:
         return value if math.isfinite(value) and 0.0 < value < 1000.0 else 0.0
 
     @property
+    def backend(self) -> str:
+        """Name of the OpenCV capture backend in use ("V4L2", "FFMPEG", ...)."""
+        return str(self._cap.getBackendName())
+
+    @property
+    def fourcc(self) -> str:
+        """Codec or pixel format the source reports ("MJPG", "YUYV", "h264", ...); "" when it
+        reports none."""
+        code = int(self._cap.get(cv2.CAP_PROP_FOURCC))
+        text = code.to_bytes(4, "little", signed=code < 0).decode("ascii", errors="replace")
+        return text.strip("\x00 ") if text.isprintable() else ""
+
+    @property
     def frame_count(self) -> int:
         """Frames in a video file (0 for live sources or when unknown)."""
         if self.kind is not SourceKind.FILE:

@@ -44,5 +44,12 @@ CAMERA_NODE = NodeSpec(
             "camera_info",
             "Topic of the sensor_msgs/CameraInfo stream",
         ),
+        ParamSpec(
+            "diagnostics_period",
+            1.0,
+            "Period of the capture status on /diagnostics; the measured frame rate it reports "
+            "is taken over this period",
+            unit="s",
+        ),
     ),
 )
