@@ -239,9 +239,11 @@ class SlfmConfig:
                    drops a term (ablations) while it is still reported.
     reflection_invariant: front/back-mirror-invariant geometric loss (False = ablation).
     finetune:      also train the audio and visual encoders (False = heads only).
-    geometric_warmup_steps: the geometric weight ramps linearly from 0 to geometric_weight over
-                   this many steps, so that networks trained from scratch first learn left from
-                   right with the binaural loss (0 = full weight from the start).
+    geometric_start_step: the geometric weight is 0 before this step, so that networks trained
+                   from scratch first learn left from right with the binaural loss; from the
+                   start, the geometric loss wins and both networks collapse to phi = theta = 0.
+    geometric_warmup_steps: then the weight ramps linearly to geometric_weight over this many
+                   steps (0 = full weight at once).
     resolve_sign:  after training, fix the global sign of both heads with the IID cue.
     sign_samples:  training clips used to resolve the sign.
     """
@@ -251,6 +253,7 @@ class SlfmConfig:
     symmetry_weight: float = 1.0
     reflection_invariant: bool = True
     finetune: bool = False
+    geometric_start_step: int = 0
     geometric_warmup_steps: int = 0
     resolve_sign: bool = True
     sign_samples: int = 256
@@ -260,6 +263,7 @@ class SlfmConfig:
             _require(getattr(self, name) >= 0, f"slfm.{name}: expected >= 0")
         _require(self.sign_samples >= 1, "slfm.sign_samples: expected >= 1")
         _require(self.geometric_warmup_steps >= 0, "slfm.geometric_warmup_steps: expected >= 0")
+        _require(self.geometric_start_step >= 0, "slfm.geometric_start_step: expected >= 0")
 
 
 @dataclass(frozen=True)

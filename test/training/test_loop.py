@@ -207,3 +207,15 @@ def test_geometric_weight_warms_up_linearly(tiny_config: Callable[..., TrainConf
     assert weights == [0.0, 5.0, 10.0, 10.0]
     stage = SlfmStage(tiny_config("slfm", "slfm.geometric_weight=10"), load_model_config("small"))
     assert stage.geometric_weight() == 10.0
+    cfg = tiny_config(
+        "slfm",
+        "slfm.geometric_start_step=200",
+        "slfm.geometric_warmup_steps=100",
+        "slfm.geometric_weight=10",
+    )
+    stage = SlfmStage(cfg, load_model_config("small"))
+    weights = []
+    for step in (0, 199, 200, 250, 300, 900):
+        stage.step = step
+        weights.append(stage.geometric_weight())
+    assert weights == [0.0, 0.0, 0.0, 5.0, 10.0, 10.0]

@@ -67,11 +67,14 @@ class SlfmStage(Stage):
         return HEAD_PARTS + (ENCODER_PARTS if self.cfg.slfm.finetune else ())
 
     def geometric_weight(self) -> float:
-        """The geometric loss weight at the current step (after its linear warm-up)."""
+        """The geometric loss weight at the current step (0 before its start, then a ramp)."""
         opts = self.cfg.slfm
+        since = self.step - opts.geometric_start_step
+        if since < 0:
+            return 0.0
         if opts.geometric_warmup_steps <= 0:
             return opts.geometric_weight
-        return opts.geometric_weight * min(1.0, self.step / opts.geometric_warmup_steps)
+        return opts.geometric_weight * min(1.0, since / opts.geometric_warmup_steps)
 
     def forward(self, nets: nn.ModuleDict, batch: Batch) -> StepOutput:
         opts = self.cfg.slfm
