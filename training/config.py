@@ -239,6 +239,9 @@ class SlfmConfig:
                    drops a term (ablations) while it is still reported.
     reflection_invariant: front/back-mirror-invariant geometric loss (False = ablation).
     finetune:      also train the audio and visual encoders (False = heads only).
+    train_networks: which networks train, ["audio", "visual"] by default; one of them alone
+                   holds the other fixed, so it teaches without being pulled to the trivial
+                   solution (training the networks in turns).
     geometric_start_step: the geometric weight is 0 before this step, so that networks trained
                    from scratch first learn left from right with the binaural loss; from the
                    start, the geometric loss wins and both networks collapse to phi = theta = 0.
@@ -253,6 +256,7 @@ class SlfmConfig:
     symmetry_weight: float = 1.0
     reflection_invariant: bool = True
     finetune: bool = False
+    train_networks: tuple[str, ...] = ("audio", "visual")
     geometric_start_step: int = 0
     geometric_warmup_steps: int = 0
     resolve_sign: bool = True
@@ -264,6 +268,13 @@ class SlfmConfig:
         _require(self.sign_samples >= 1, "slfm.sign_samples: expected >= 1")
         _require(self.geometric_warmup_steps >= 0, "slfm.geometric_warmup_steps: expected >= 0")
         _require(self.geometric_start_step >= 0, "slfm.geometric_start_step: expected >= 0")
+        _require(
+            len(self.train_networks) > 0
+            and set(self.train_networks) <= {"audio", "visual"}
+            and len(set(self.train_networks)) == len(self.train_networks),
+            f"slfm.train_networks: expected a non-empty subset of [audio, visual], got "
+            f"{list(self.train_networks)}",
+        )
 
 
 @dataclass(frozen=True)

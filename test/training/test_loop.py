@@ -219,3 +219,18 @@ def test_geometric_weight_warms_up_linearly(tiny_config: Callable[..., TrainConf
         stage.step = step
         weights.append(stage.geometric_weight())
     assert weights == [0.0, 0.0, 0.0, 5.0, 10.0, 10.0]
+
+
+def test_train_networks_selects_what_trains(tiny_config: Callable[..., TrainConfig]) -> None:
+    from slfm_ros.core.errors import ConfigError
+    from slfm_ros.core.models.config import load_model_config
+    from training.stages.slfm import SlfmStage
+
+    cfg = tiny_config("slfm", "slfm.finetune=true", "slfm.train_networks=[visual]")
+    parts = SlfmStage(cfg, load_model_config("small")).trainable()
+    assert parts and all(p.startswith("visual.") for p in parts)
+    assert "visual.trunk" in parts and "visual.head" in parts
+    with pytest.raises(ConfigError, match="train_networks"):
+        tiny_config("slfm", "slfm.train_networks=[ears]")
+    with pytest.raises(ConfigError, match="train_networks"):
+        tiny_config("slfm", "slfm.train_networks=[]")

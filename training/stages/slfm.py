@@ -4,7 +4,8 @@ For every pair (view 0, view i): audio predictions phi_0, phi_i of both clips, t
 prediction theta(0 -> i) and its reverse theta(i -> 0), the predictions of the channel-swapped
 clips, and the IID left/right targets of both clips enter
 10 * geometric + 1 * binaural + 1 * symmetry (weights from the config; see
-``slfm_ros.core.models.losses.slfm_total_loss``). Encoders are frozen unless ``slfm.finetune``.
+``slfm_ros.core.models.losses.slfm_total_loss``). Encoders are frozen unless ``slfm.finetune``;
+``slfm.train_networks`` can hold one network fixed while the other trains.
 
 Logged values use the simulator's labels for monitoring only: audio azimuth error (folded to
 the front, degrees) and camera-turn error (degrees). They never enter the loss.
@@ -64,7 +65,12 @@ class SlfmStage(Stage):
     name = "slfm"
 
     def trainable(self) -> tuple[str, ...]:
-        return HEAD_PARTS + (ENCODER_PARTS if self.cfg.slfm.finetune else ())
+        opts = self.cfg.slfm
+        parts = HEAD_PARTS + (ENCODER_PARTS if opts.finetune else ())
+        return tuple(p for p in parts if p.split(".")[0] in opts.train_networks)
+
+    def _trains_encoder(self, network: str) -> bool:
+        return self.cfg.slfm.finetune and network in self.cfg.slfm.train_networks
 
     def geometric_weight(self) -> float:
         """The geometric loss weight at the current step (0 before its start, then a ramp)."""
@@ -82,13 +88,15 @@ class SlfmStage(Stage):
         b, k = batch.size, batch.num_views
         clips = batch.audio.flatten(0, 1)  # (B*K, 2, S)
         phi, phi_swapped = audio_predictions(
-            audio_net(nets), audio_features(clips, stft), opts.finetune
+            audio_net(nets), audio_features(clips, stft), self._trains_encoder("audio")
         )
         with torch.no_grad(), torch.autocast(clips.device.type, enabled=False):
             iid = (iid_votes_torch(clips.float(), stft) + 1.0) / 2.0
         phi, phi_swapped, iid = (t.reshape(b, k) for t in (phi, phi_swapped, iid))
 
-        theta, theta_reverse = pair_predictions(visual_net(nets), batch.images, opts.finetune)
+        theta, theta_reverse = pair_predictions(
+            visual_net(nets), batch.images, self._trains_encoder("visual")
+        )
 
         def source(t: torch.Tensor) -> torch.Tensor:
             return t[:, :1].expand(-1, k - 1).flatten()
