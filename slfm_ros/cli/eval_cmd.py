@@ -273,7 +273,10 @@ def _run_synthetic(args: argparse.Namespace) -> int:
 def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep = sub.add_parser("report", help="results table and plots: learned model vs baselines")
     rep.add_argument("--data", required=True, help="dataset folder written by slfm simulate")
-    rep.add_argument("--model", help="model folder of the 'slfm' row (default: the shipped model)")
+    rep.add_argument("--model", help="model folder of the first row (default: the shipped model)")
+    rep.add_argument(
+        "--label", default="slfm", help="name of --model's row (default slfm), e.g. supervised"
+    )
     rep.add_argument(
         "--backend",
         choices=BACKEND_CHOICES,
@@ -325,7 +328,9 @@ def _run_report(args: argparse.Namespace) -> int:
             args.baselines,
             args.limit,
             args.out,
+            args.label,
         ),
+        args.label,
     )
     write_report(report, args.out)
     if args.json:

@@ -257,11 +257,13 @@ def run_report(
     limit: int | None = None,
     progress: bool = False,
     command: str = "",
+    label: str = LEARNED_LABEL,
 ) -> Report:
     """Score the learned model(s) and the baselines on the first ``limit`` samples (None = all).
 
-    model: the "slfm" row's folder (None = the shipped default model); compare: further
-    (label, folder) rows; baselines: names from AUDIO_BASELINES and VISUAL_BASELINES.
+    model: the folder of the row named ``label`` (None = the shipped default model);
+    compare: further (label, folder) rows;
+    baselines: names from AUDIO_BASELINES and VISUAL_BASELINES.
     Every estimator is built before the first one runs, so a missing model or an unknown name
     fails at once (ModelError, ConfigError, DatasetError for the data folder).
     """
@@ -278,19 +280,19 @@ def run_report(
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {limit}")
     baselines = parse_baselines(list(baselines))
-    _check_labels([LEARNED_LABEL, *(label for label, _ in compare), *baselines])
+    _check_labels([label, *(name for name, _ in compare), *baselines])
     dataset = ShardedDataset(data_dir)
     hfov = math.radians(dataset.config.image.hfov_deg)
     pitch = math.radians(dataset.config.image.pitch_deg)
 
     jobs: list[_Job] = []
-    for label, folder in [(LEARNED_LABEL, model), *compare]:
+    for row_label, folder in [(label, model), *compare]:
         path = resolve_model_dir(folder)
         # A learned network has no use for the receiver geometry: one estimator serves all.
         audio = build_audio_estimator("slfm", SphericalHeadGeometry(), path, backend)
         jobs.append(
             _Job(
-                label,
+                row_label,
                 "learned",
                 audio,
                 build_visual_estimator("slfm", model=path, backend=backend),
@@ -335,11 +337,14 @@ def report_command(
     baselines: str | None = None,
     limit: int | None = None,
     out: str | Path | None = None,
+    label: str = LEARNED_LABEL,
 ) -> str:
     """The ``slfm eval report`` command line that reproduces a report, shell-quoted."""
     argv = ["slfm", "eval", "report", "--data", str(data_dir)]
     if model is not None:
         argv += ["--model", str(model)]
+    if label != LEARNED_LABEL:
+        argv += ["--label", label]
     if backend != "auto":
         argv += ["--backend", backend]
     for item in compare:

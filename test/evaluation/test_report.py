@@ -248,3 +248,11 @@ def test_declined_estimates_are_counted_not_plotted(tmp_path: Path) -> None:
     assert cells[4] == f"{math.degrees(0.3):.2f}"
     write_report(report, tmp_path)  # a part without any valid estimate still gets its plots
     assert all((tmp_path / name).stat().st_size > 1000 for name in PLOT_FILES)
+
+
+def test_the_first_row_can_be_named(data_dir: Path, model_dir: Path) -> None:
+    result = run_report(data_dir, model_dir, "torch", baselines=(), limit=1, label="supervised")
+    assert [r.label for r in result.rows] == ["supervised"]
+    assert "--label supervised" in report_command(data_dir, model_dir, label="supervised")
+    with pytest.raises(ConfigError, match="used twice"):
+        run_report(data_dir, model_dir, "torch", baselines=("iid",), limit=1, label="iid")
