@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,12 +13,12 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
+from node_process import start_node, stop  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from slfm_ros.nodes.msg_conversions import image_to_rgb, stamp_to_ns  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 160, 120
 
 
@@ -48,26 +45,6 @@ def write_junk(path: Path) -> Path:
 def frame_number_of(rgb: np.ndarray) -> int:
     h = rgb.shape[0]
     return round((rgb[int(h * 0.45) : int(h * 0.55)].astype(float).mean() - 10) / 20)
-
-
-def start_camera_node(env: dict[str, str], ns: str, *params: str) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "slfm_ros.nodes.camera_node", "--ros-args", "-r", f"__ns:={ns}"]
-    for p in params:
-        args += ["-p", p]
-    return subprocess.Popen(
-        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    try:
-        out, _ = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return proc.returncode, out
 
 
 class Listener:
@@ -100,7 +77,8 @@ def test_camera_node_loops_a_video_file_as_rgb8_with_hfov_intrinsics(tmp_path, r
     video = write_video(tmp_path / "pattern.avi", 8)
     ns = "/camera_test"
     listener = Listener(ns)
-    node = start_camera_node(
+    node = start_node(
+        "slfm_ros.nodes.camera_node",
         ros_env,
         ns,
         f"source:={video}",
@@ -149,7 +127,9 @@ def test_camera_node_loops_a_video_file_as_rgb8_with_hfov_intrinsics(tmp_path, r
 
 def test_camera_node_stops_at_the_end_of_a_file(tmp_path, ros_env) -> None:
     video = write_video(tmp_path / "short.avi", 5)
-    node = start_camera_node(ros_env, "/camera_end", f"source:={video}", "fps:=50.0")
+    node = start_node(
+        "slfm_ros.nodes.camera_node", ros_env, "/camera_end", f"source:={video}", "fps:=50.0"
+    )
     out, _ = node.communicate(timeout=20)
     assert node.returncode == 0, out
     assert "end of video file" in out and "after 5 frames" in out
@@ -168,7 +148,7 @@ def test_camera_node_stops_at_the_end_of_a_file(tmp_path, ros_env) -> None:
 )
 def test_camera_node_fails_clearly_on_bad_sources(tmp_path, ros_env, make_source, message) -> None:
     source = make_source(tmp_path)
-    node = start_camera_node(ros_env, "/camera_bad", f"source:={source}")
+    node = start_node("slfm_ros.nodes.camera_node", ros_env, "/camera_bad", f"source:={source}")
     out, _ = node.communicate(timeout=20)
     assert node.returncode != 0
     assert message in out and str(source) in out

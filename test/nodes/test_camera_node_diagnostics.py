@@ -4,9 +4,6 @@ connection and goes away."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,9 +16,9 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from node_process import start_node, stop  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 STATUS_NAME = "camera_node: image capture"
 OK, WARN, ERROR = b"\x00", b"\x01", b"\x02"
 
@@ -33,26 +30,6 @@ def write_video(path: Path, frames: int, fps: float = 20.0) -> Path:
         writer.write(np.full((120, 160, 3), (7 * i) % 256, np.uint8))
     writer.release()
     return path
-
-
-def start_camera_node(env: dict[str, str], ns: str, *params: str) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "slfm_ros.nodes.camera_node", "--ros-args", "-r", f"__ns:={ns}"]
-    for p in params:
-        args += ["-p", p]
-    return subprocess.Popen(
-        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    try:
-        out, _ = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return proc.returncode, out
 
 
 class DiagnosticsListener:
@@ -93,8 +70,13 @@ def values(status: DiagnosticStatus) -> dict[str, str]:
 def test_a_video_file_reports_ok_with_its_measured_rate_and_its_end(tmp_path, ros_env) -> None:
     video = write_video(tmp_path / "clip.avi", 40)  # 2 s at 20 fps
     listener = DiagnosticsListener()
-    node = start_camera_node(
-        ros_env, "/cam_diag_file", f"source:={video}", "fps:=20.0", "diagnostics_period:=0.5"
+    node = start_node(
+        "slfm_ros.nodes.camera_node",
+        ros_env,
+        "/cam_diag_file",
+        f"source:={video}",
+        "fps:=20.0",
+        "diagnostics_period:=0.5",
     )
     try:
         # The second status onwards covers a full period of steady publishing.
@@ -187,7 +169,8 @@ def test_a_stream_that_stalls_drops_and_vanishes_goes_error_reopens_and_recovers
 ) -> None:
     server = MjpegServer()
     listener = DiagnosticsListener()
-    node = start_camera_node(
+    node = start_node(
+        "slfm_ros.nodes.camera_node",
         ros_env,
         "/cam_diag_stream",
         f"source:={server.url}",

@@ -7,11 +7,7 @@ channels, with stamps one chunk apart, and AudioInfo must reach a subscriber tha
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,13 +18,13 @@ pytest.importorskip("audio_common_msgs")
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from node_process import start_node, stop  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from slfm_ros.core.dsp.audio_format import decode_interleaved  # noqa: E402
 from slfm_ros.nodes.msg_conversions import stamp_to_ns  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
 RATE = 48000
 CHUNK_MS = 20
 
@@ -49,27 +45,6 @@ def correlation_at_best_lag(captured: np.ndarray, played: np.ndarray) -> tuple[f
     xcorr = np.fft.irfft(np.fft.rfft(captured, size) * np.conj(np.fft.rfft(played, size)))
     lag = int(np.argmax(xcorr[: len(captured) - n + 1]))
     return float(np.corrcoef(captured[lag : lag + n], played)[0, 1]), lag
-
-
-def start_mic_node(env: dict[str, str], ns: str, *params: str) -> subprocess.Popen[str]:
-    args = [sys.executable, "-m", "slfm_ros.nodes.mic_node", "--ros-args", "-r", f"__ns:={ns}"]
-    for p in params:
-        args += ["-p", p]
-    return subprocess.Popen(
-        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-
-
-def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    """Ctrl-C, then the exit code and the output."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    try:
-        out, _ = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return proc.returncode, out
 
 
 class Listener:
@@ -118,8 +93,13 @@ class Listener:
 def test_mic_node_publishes_the_played_signal_with_capture_stamps(pulse_server, ros_env) -> None:
     ns = "/mic_test"
     listener = Listener(ns)
-    node = start_mic_node(
-        ros_env, ns, "device:=pulse", f"chunk_ms:={CHUNK_MS}", "sample_format:=S16LE"
+    node = start_node(
+        "slfm_ros.nodes.mic_node",
+        ros_env,
+        ns,
+        "device:=pulse",
+        f"chunk_ms:={CHUNK_MS}",
+        "sample_format:=S16LE",
     )
     try:
         assert listener.spin_until(lambda: len(listener.audio) >= 5, 20.0), stop(node)[1]
@@ -183,7 +163,7 @@ def test_mic_node_publishes_the_played_signal_with_capture_stamps(pulse_server, 
 
 
 def test_mic_node_with_a_wrong_device_lists_the_devices_and_fails(pulse_server, ros_env) -> None:
-    node = start_mic_node(ros_env, "/mic_bad", "device:=no_such_microphone")
+    node = start_node("slfm_ros.nodes.mic_node", ros_env, "/mic_bad", "device:=no_such_microphone")
     code, out = node.returncode, ""
     try:
         out, _ = node.communicate(timeout=20)

@@ -1,0 +1,32 @@
+"""A node module run as its own process, as ``ros2 run`` would, and stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_node(module: str, env: dict[str, str], ns: str, *params: str) -> subprocess.Popen[str]:
+    """``python -m module`` in namespace ``ns`` with ``-p name:=value`` parameters."""
+    args = [sys.executable, "-m", module, "--ros-args", "-r", f"__ns:={ns}"]
+    for p in params:
+        args += ["-p", p]
+    return subprocess.Popen(
+        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """Ctrl-C, then the exit code and the output."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return proc.returncode, out
