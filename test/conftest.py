@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -228,3 +228,25 @@ def pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServ
             while pid_file.exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
     _refresh_portaudio()
+
+
+@pytest.fixture(scope="session")
+def save_tiny_model() -> Callable[..., Path]:
+    """save_tiny_model(folder, seed=0): a randomly initialised model folder (card + weights)
+    of the ``small`` preset with a 48 x 64 quarter-width visual network, fast enough for tests."""
+    import torch
+
+    from slfm_ros.core.models.audio_direction import AudioDirectionNet
+    from slfm_ros.core.models.checkpoint import save_model
+    from slfm_ros.core.models.config import load_model_config
+    from slfm_ros.core.models.visual_pose import VisualPoseNet
+
+    cfg = load_model_config(
+        {"preset": "small", "visual": {"image_height": 48, "image_width": 64, "width_mult": 0.25}}
+    )
+
+    def save(folder: Path, seed: int = 0) -> Path:
+        torch.manual_seed(seed)
+        return save_model(folder, cfg, AudioDirectionNet(cfg.audio), VisualPoseNet(cfg.visual))
+
+    return save

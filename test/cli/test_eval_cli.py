@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -227,28 +228,15 @@ def test_error_paths_exit_non_zero_with_a_message(
 
 
 def test_report_writes_its_files_and_rejects_bad_inputs(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, save_tiny_model: Callable[..., Path]
 ) -> None:
     import torch
 
-    from slfm_ros.core.models.audio_direction import AudioDirectionNet
-    from slfm_ros.core.models.checkpoint import save_model
-    from slfm_ros.core.models.config import load_model_config
-    from slfm_ros.core.models.visual_pose import VisualPoseNet
     from slfm_ros.core.sim.dataset import write_dataset
     from slfm_ros.core.sim.scene import SceneConfig
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model_cfg = load_model_config(
-        {"preset": "small", "visual": {"image_height": 48, "image_width": 64, "width_mult": 0.25}}
-    )
-    model = save_model(
-        tmp_path / "model",
-        model_cfg,
-        AudioDirectionNet(model_cfg.audio),
-        VisualPoseNet(model_cfg.visual),
-    )
+    model = save_tiny_model(tmp_path / "model")
     scene = SceneConfig.from_dict(
         {
             "clip_seconds": 1.0,

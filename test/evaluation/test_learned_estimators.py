@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,6 @@ import torch
 
 from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
-from slfm_ros.core.models.audio_direction import AudioDirectionNet
-from slfm_ros.core.models.checkpoint import save_model
-from slfm_ros.core.models.config import load_model_config
-from slfm_ros.core.models.visual_pose import VisualPoseNet
 from slfm_ros.evaluation.estimators import (
     backend_label,
     build_audio_estimator,
@@ -25,17 +22,10 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = load_model_config(
-        {"preset": "small", "visual": {"image_height": 48, "image_width": 64, "width_mult": 0.25}}
-    )
-    torch.manual_seed(0)
-    return save_model(
-        tmp_path_factory.mktemp("learned") / "model",
-        cfg,
-        AudioDirectionNet(cfg.audio),
-        VisualPoseNet(cfg.visual),
-    )
+def model_dir(
+    tmp_path_factory: pytest.TempPathFactory, save_tiny_model: Callable[..., Path]
+) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("learned") / "model")
 
 
 def test_backends_give_the_same_estimates(model_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,10 @@ def test_receiver_lists_without_ranges_keep_one_geometry(tmp_path: Path) -> None
 
 
 def test_eval_commands_score_a_mixed_dataset(
-    dataset: ShardedDataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    dataset: ShardedDataset,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    save_tiny_model: Callable[..., Path],
 ) -> None:
     import json
 
@@ -114,20 +118,7 @@ def test_eval_commands_score_a_mixed_dataset(
     cli = json.loads(capsys.readouterr().out)
     assert cli["audio_n"] >= 8 and cli["azimuth_mae_deg"] < 3.0
 
-    import torch
-
-    from slfm_ros.core.models.audio_direction import AudioDirectionNet
-    from slfm_ros.core.models.checkpoint import save_model
-    from slfm_ros.core.models.config import load_model_config
-    from slfm_ros.core.models.visual_pose import VisualPoseNet
-
-    cfg = load_model_config(
-        {"preset": "small", "visual": {"image_height": 48, "image_width": 64, "width_mult": 0.25}}
-    )
-    torch.manual_seed(0)
-    model = save_model(
-        tmp_path / "model", cfg, AudioDirectionNet(cfg.audio), VisualPoseNet(cfg.visual)
-    )
+    model = save_tiny_model(tmp_path / "model")
     report = run_report(dataset.root, model=model, backend="torch", baselines=["gcc_phat"])
     rows = {row.label: row.result for row in report.rows}
     gcc = rows["gcc_phat"].audio

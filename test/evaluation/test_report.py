@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,6 @@ import pytest
 import torch
 
 from slfm_ros.core.errors import ConfigError, DatasetError, ModelError
-from slfm_ros.core.models.audio_direction import AudioDirectionNet
-from slfm_ros.core.models.checkpoint import save_model
-from slfm_ros.core.models.config import load_model_config
-from slfm_ros.core.models.visual_pose import VisualPoseNet
 from slfm_ros.core.sim.dataset import ShardedDataset, write_dataset
 from slfm_ros.core.sim.scene import SceneConfig
 from slfm_ros.evaluation.estimators import (
@@ -58,14 +55,6 @@ CFG = SceneConfig.from_dict(
 )
 
 
-def tiny_model(folder: Path, seed: int) -> Path:
-    cfg = load_model_config(
-        {"preset": "small", "visual": {"image_height": 48, "image_width": 64, "width_mult": 0.25}}
-    )
-    torch.manual_seed(seed)
-    return save_model(folder, cfg, AudioDirectionNet(cfg.audio), VisualPoseNet(cfg.visual))
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("report_data")
@@ -74,8 +63,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_model(tmp_path_factory.mktemp("report_model") / "model", seed=0)
+def model_dir(
+    tmp_path_factory: pytest.TempPathFactory, save_tiny_model: Callable[..., Path]
+) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("report_model") / "model", seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +171,10 @@ def test_plots_are_pngs_and_user_files_are_kept(report: Report, tmp_path: Path) 
         write_report(report, blocker)
 
 
-def test_compare_adds_a_row(data_dir: Path, model_dir: Path, tmp_path: Path) -> None:
-    other = tiny_model(tmp_path / "other", seed=1)
+def test_compare_adds_a_row(
+    data_dir: Path, model_dir: Path, tmp_path: Path, save_tiny_model: Callable[..., Path]
+) -> None:
+    other = save_tiny_model(tmp_path / "other", seed=1)
     compare = parse_compare([f"supervised={other}"])
     result = run_report(data_dir, model_dir, "torch", compare, baselines=(), limit=1)
     assert [r.label for r in result.rows] == ["slfm", "supervised"]
