@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from pathlib import Path
 
 import cv2
@@ -13,8 +12,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from node_process import start_node, stop  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from node_process import ListenerNode, start_node, stop  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from slfm_ros.nodes.msg_conversions import image_to_rgb, stamp_to_ns  # noqa: E402
@@ -47,30 +45,13 @@ def frame_number_of(rgb: np.ndarray) -> int:
     return round((rgb[int(h * 0.45) : int(h * 0.55)].astype(float).mean() - 10) / 20)
 
 
-class Listener:
+class Listener(ListenerNode):
     def __init__(self, ns: str) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("camera_test_listener", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("camera_test_listener")
         self.images: list[Image] = []
         self.infos: list[CameraInfo] = []
         self.node.create_subscription(Image, f"{ns}/image_raw", self.images.append, 100)
         self.node.create_subscription(CameraInfo, f"{ns}/camera_info", self.infos.append, 100)
-
-    def spin_until(self, done, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if done():
-                return True
-            self.executor.spin_once(timeout_sec=0.05)
-        return done()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 def test_camera_node_loops_a_video_file_as_rgb8_with_hfov_intrinsics(tmp_path, ros_env) -> None:

@@ -7,8 +7,6 @@ channels, with stamps one chunk apart, and AudioInfo must reach a subscriber tha
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from scipy.signal import chirp
@@ -18,8 +16,7 @@ pytest.importorskip("audio_common_msgs")
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from node_process import start_node, stop  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from node_process import ListenerNode, start_node, stop  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 
 from slfm_ros.core.dsp.audio_format import decode_interleaved  # noqa: E402
@@ -47,15 +44,11 @@ def correlation_at_best_lag(captured: np.ndarray, played: np.ndarray) -> tuple[f
     return float(np.corrcoef(captured[lag : lag + n], played)[0, 1]), lag
 
 
-class Listener:
+class Listener(ListenerNode):
     """A test node in its own context, on the domain of ``ros_env``."""
 
     def __init__(self, ns: str) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("mic_test_listener", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("mic_test_listener")
         self.ns = ns
         self.audio: list[AudioDataStamped] = []
         self.infos: list[AudioInfo] = []
@@ -75,19 +68,6 @@ class Listener:
         self.node.create_subscription(
             AudioInfo, f"{self.ns}/audio/audio_info", self.infos.append, latched
         )
-
-    def spin_until(self, done, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if done():
-                return True
-            self.executor.spin_once(timeout_sec=0.05)
-        return done()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 def test_mic_node_publishes_the_played_signal_with_capture_stamps(pulse_server, ros_env) -> None:
