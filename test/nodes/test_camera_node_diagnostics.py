@@ -16,8 +16,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from node_process import start_node, stop  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from node_process import ListenerNode, start_node, stop  # noqa: E402
 
 STATUS_NAME = "camera_node: image capture"
 OK, WARN, ERROR = b"\x00", b"\x01", b"\x02"
@@ -32,13 +31,9 @@ def write_video(path: Path, frames: int, fps: float = 20.0) -> Path:
     return path
 
 
-class DiagnosticsListener:
+class DiagnosticsListener(ListenerNode):
     def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("camera_diag_listener", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("camera_diag_listener")
         self.statuses: list[DiagnosticStatus] = []
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_array, 50)
 
@@ -56,11 +51,6 @@ class DiagnosticsListener:
             seen = len(self.statuses)
             self.executor.spin_once(timeout_sec=0.05)
         return None
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 def values(status: DiagnosticStatus) -> dict[str, str]:
