@@ -58,7 +58,9 @@ def values(status: DiagnosticStatus) -> dict[str, str]:
 
 
 def test_a_video_file_reports_ok_with_its_measured_rate_and_its_end(tmp_path, ros_env) -> None:
-    video = write_video(tmp_path / "clip.avi", 40)  # 2 s at 20 fps
+    # 5 s at 20 fps: long enough that DDS discovery on a loaded machine still leaves statuses
+    # to receive (a status sent before the listener is discovered is not delivered).
+    video = write_video(tmp_path / "clip.avi", 100)
     listener = DiagnosticsListener()
     node = start_node(
         "slfm_ros.nodes.camera_node",
@@ -95,7 +97,7 @@ def test_a_video_file_reports_ok_with_its_measured_rate_and_its_end(tmp_path, ro
     assert (v["read_failures"], v["reopen_attempts"]) == ("0", "0")
     assert float(v["last_frame_age_s"]) < 0.5
     assert final is not None and final.level == OK
-    assert "after 40 frames" in final.message and values(final)["frames_published"] == "40"
+    assert "after 100 frames" in final.message and values(final)["frames_published"] == "100"
 
 
 class MjpegServer:
