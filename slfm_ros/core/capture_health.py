@@ -4,8 +4,9 @@ No rclpy here: camera_node's reader thread records what happens, its diagnostics
 for ``CaptureHealth.report()`` once per period and publishes the result on /diagnostics.
 
 Levels (numbers of diagnostic_msgs/DiagnosticStatus, via ``EventLevel``):
-    ERROR  no frame for ``stall_s`` seconds (the source hangs, is gone or is being reopened),
-           or the source failed for good
+    ERROR  the source could not be opened at start (until its first frame), no frame for
+           ``stall_s`` seconds (the source hangs, is gone or is being reopened), or the source
+           failed for good
     WARN   frame reads failed since the previous report, a reopen is under way, or the rate
            published over the last period is below ``MIN_RATE_FRACTION`` of the requested rate
     OK     frames flow at (about) the requested rate
@@ -99,6 +100,7 @@ class CaptureHealth:
         self._reopening: tuple[int, int] | None = None
         self._last_error = ""
         self._final: tuple[EventLevel, str] | None = None
+        self._unopened = False
         self._last_report: float | None = None
         self._reported_failures = 0
         self._info: dict[str, str] = {}
@@ -108,6 +110,21 @@ class CaptureHealth:
         with self._lock:
             self._info[key] = value
 
+    def set_requested_fps(self, requested_fps: float) -> None:
+        """The rate frames should be published at, once it is known (Hz, > 0): a source opened
+        after the start may report its own."""
+        if not requested_fps > 0:
+            raise ValueError(f"requested_fps: expected > 0 Hz, got {requested_fps}")
+        with self._lock:
+            self.requested_fps = float(requested_fps)
+            self.stall_s = max(STALL_MIN_S, STALL_PERIODS / self.requested_fps)
+
+    def open_failed(self, error: str) -> None:
+        """The source could not be opened at start; reports are ERROR until its first frame."""
+        with self._lock:
+            self._unopened = True
+            self._last_error = error
+
     def frame_published(self) -> None:
         with self._lock:
             now = self._clock()
@@ -116,6 +133,7 @@ class CaptureHealth:
             self._published += 1
             self._consecutive_failures = 0
             self._reopening = None
+            self._unopened = False
 
     def frame_skipped(self) -> None:
         """A frame of a live source faster than the requested rate, left out on purpose."""
@@ -199,6 +217,13 @@ class CaptureHealth:
                 f"{self._last_error})"
             )
         stall_hint = _STALL_HINTS.get(self.kind, "check the source")
+        if self._unopened:
+            retry = ""
+            if self._reopening is not None:
+                retry = f"; retrying (attempt {self._reopening[0]} of {self._reopening[1]})"
+            return EventLevel.ERROR, (
+                f"the source cannot be opened: {self._last_error}{retry}; {stall_hint}"
+            )
         if silent_s > self.stall_s:
             what = reopen or f"'{self.source}' delivers nothing"
             return EventLevel.ERROR, f"no frame for {silent_s:.1f} s: {what}; {stall_hint}"

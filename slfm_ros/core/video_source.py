@@ -58,9 +58,9 @@ def _available_video_devices() -> str:
     return ", ".join(found) if found else "none (no /dev/video* on this machine)"
 
 
-def parse_source(source: str) -> tuple[SourceKind, int | str]:
-    """(kind, OpenCV argument) of a ``source`` parameter; raises ConfigError for an empty
-    source, a missing device path or a missing file."""
+def source_kind(source: str) -> SourceKind:
+    """The kind of source a ``source`` parameter names, whether or not it is there now (a camera
+    can be plugged in and a stream come up later); raises ConfigError for an empty source."""
     text = source.strip()
     if not text:
         raise ConfigError(
@@ -68,18 +68,31 @@ def parse_source(source: str) -> tuple[SourceKind, int | str]:
             "or a URL, got ''"
         )
     if text.isdigit():
-        return SourceKind.DEVICE, int(text)
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    elif "://" in text:
-        return SourceKind.STREAM, text
-    if text.startswith("/dev/"):
+        return SourceKind.DEVICE
+    if "://" in text and not text.startswith("file://"):
+        return SourceKind.STREAM
+    if text.removeprefix("file://").startswith("/dev/"):
+        return SourceKind.DEVICE
+    return SourceKind.FILE
+
+
+def parse_source(source: str) -> tuple[SourceKind, int | str]:
+    """(kind, OpenCV argument) of a ``source`` parameter; raises ConfigError for an empty
+    source, a missing device path or a missing file."""
+    kind = source_kind(source)
+    text = source.strip()
+    if text.isdigit():
+        return kind, int(text)
+    if kind is SourceKind.STREAM:
+        return kind, text
+    text = text.removeprefix("file://")
+    if kind is SourceKind.DEVICE:
         if not os.path.exists(text):
             raise ConfigError(
                 f"source '{text}': no such camera device; available video devices: "
                 f"{_available_video_devices()}"
             )
-        return SourceKind.DEVICE, text
+        return kind, text
     path = Path(text).expanduser()
     if not path.exists():
         raise ConfigError(

@@ -129,6 +129,38 @@ def test_failed_reads_and_reopens_are_counted_and_reported() -> None:
     assert report.values["reopen_attempts"] == "2"
 
 
+def test_a_source_that_cannot_be_opened_is_an_error_until_its_first_frame() -> None:
+    clock = Clock()
+    health = CaptureHealth("http://cam.local/video", "stream", 30.0, clock=clock)
+    health.open_failed("cannot read the stream: OpenCV could not open it")
+    report = health.report()  # at once, not only after the stall time
+    assert report.level == EventLevel.ERROR
+    assert report.message.startswith(
+        "the source cannot be opened: cannot read the stream: OpenCV could not open it"
+    )
+    assert "check the network" in report.message
+    health.reopening(1, 5)
+    health.reopen_failed("connection refused")
+    health.reopening(2, 5)
+    clock.t += 1.5
+    report = health.report()
+    assert report.level == EventLevel.ERROR
+    assert "cannot be opened: connection refused; retrying (attempt 2 of 5)" in report.message
+    assert report.values["frames_published"] == "0"
+    assert report.values["reopen_attempts"] == "2"
+    # Opened late, at the source's own 10 fps: judged against that rate, not the 30 assumed.
+    health.set_requested_fps(10.0)
+    publish(health, clock, 10.0, 1.0)
+    health.report()
+    publish(health, clock, 10.0, 1.0)
+    report = health.report()
+    assert report.level == EventLevel.OK, report.message
+    assert float(report.values["measured_fps"]) == pytest.approx(10.0, abs=1.1)
+    assert report.values["requested_fps"] == "10"
+    with pytest.raises(ValueError, match="requested_fps"):
+        health.set_requested_fps(0.0)
+
+
 def test_a_failed_read_that_recovers_within_the_period_warns_once() -> None:
     clock = Clock()
     health = CaptureHealth("0", "device", 30.0, clock=clock)

@@ -17,6 +17,7 @@ from slfm_ros.core.video_source import (
     VideoSource,
     load_calibration,
     parse_source,
+    source_kind,
 )
 
 WIDTH, HEIGHT = 160, 120
@@ -68,6 +69,17 @@ def test_parse_source_kinds(tmp_path: Path) -> None:
         parse_source(str(tmp_path))
     with pytest.raises(ConfigError, match="got ''"):
         parse_source("  ")
+
+
+def test_source_kind_names_cameras_and_streams_that_are_not_there_yet(tmp_path: Path) -> None:
+    assert source_kind("2") is SourceKind.DEVICE
+    assert source_kind("/dev/video_does_not_exist") is SourceKind.DEVICE
+    assert source_kind("file:///dev/video_does_not_exist") is SourceKind.DEVICE
+    assert source_kind(" rtsp://camera.local/stream ") is SourceKind.STREAM
+    assert source_kind(str(tmp_path / "missing.avi")) is SourceKind.FILE
+    assert source_kind(f"file://{tmp_path}/missing.avi") is SourceKind.FILE
+    with pytest.raises(ConfigError, match="got ''"):
+        source_kind("")
 
 
 def test_file_frames_arrive_in_order_as_rgb_then_end(tmp_path: Path) -> None:

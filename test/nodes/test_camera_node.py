@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from pathlib import Path
 
 import cv2
@@ -128,8 +129,12 @@ def test_camera_node_stops_at_the_end_of_a_file(tmp_path, ros_env) -> None:
     ids=["missing file", "unreadable file"],
 )
 def test_camera_node_fails_clearly_on_bad_sources(tmp_path, ros_env, make_source, message) -> None:
+    # A wrong file is a typo, not a late camera: no retries (those take 15 s), exit 1 at once.
     source = make_source(tmp_path)
+    started = time.monotonic()
     node = start_node("slfm_ros.nodes.camera_node", ros_env, "/camera_bad", f"source:={source}")
     out, _ = node.communicate(timeout=20)
-    assert node.returncode != 0
+    elapsed = time.monotonic() - started
+    assert node.returncode == 1, out
     assert message in out and str(source) in out
+    assert "retrying" not in out and elapsed < 12.0, (elapsed, out)

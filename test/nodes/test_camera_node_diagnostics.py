@@ -1,9 +1,10 @@
 """camera_node's capture status on /diagnostics, with the node as a separate process over DDS:
-a video file, and an MJPEG stream over HTTP (served by this test) that stalls, drops its
-connection and goes away."""
+a video file, an MJPEG stream over HTTP (served by this test) that stalls, drops its
+connection and goes away, one that comes up only after the node, and a camera not plugged in."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from node_process import ListenerNode, start_node, stop  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 STATUS_NAME = "camera_node: image capture"
 OK, WARN, ERROR = b"\x00", b"\x01", b"\x02"
@@ -103,9 +105,10 @@ def test_a_video_file_reports_ok_with_its_measured_rate_and_its_end(tmp_path, ro
 class MjpegServer:
     """An HTTP multipart MJPEG stream at about 25 fps. ``pause`` holds the connection open
     without sending, ``drop`` closes the open connections (new ones stream again),
-    ``shutdown`` stops listening."""
+    ``shutdown`` stops listening. With ``listen=False`` the port is reserved but refuses
+    connections (a network camera not up yet) until ``start``."""
 
-    def __init__(self) -> None:
+    def __init__(self, listen: bool = True) -> None:
         self.sending = threading.Event()
         self.sending.set()
         self.generation = 0
@@ -137,10 +140,16 @@ class MjpegServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
         self.httpd.daemon_threads = True
+        self.httpd.server_bind()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/camera.mjpg"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        if listen:
+            self.start()
+
+    def start(self) -> None:
+        self.httpd.server_activate()
         self.thread.start()
 
     def pause(self) -> None:
@@ -152,7 +161,8 @@ class MjpegServer:
 
     def shutdown(self) -> None:
         self.stopped.set()
-        self.httpd.shutdown()
+        if self.thread.is_alive():
+            self.httpd.shutdown()
         self.httpd.server_close()
 
 
@@ -214,3 +224,92 @@ def test_a_stream_that_stalls_drops_and_vanishes_goes_error_reopens_and_recovers
             server.shutdown()
     assert code == 0, out
     assert "reopening" in out and "reopened" in out
+
+
+class ImageListener(DiagnosticsListener):
+    def __init__(self, ns: str) -> None:
+        super().__init__()
+        self.images: list[Image] = []
+        self.infos: list[CameraInfo] = []
+        self.node.create_subscription(Image, f"{ns}/image_raw", self.images.append, 10)
+        self.node.create_subscription(CameraInfo, f"{ns}/camera_info", self.infos.append, 10)
+
+
+def test_a_stream_not_up_at_start_is_an_error_until_it_comes_up_then_publishes(ros_env) -> None:
+    # The node retries after 0.5, 1.5, 3.5, 7.5 and 15.5 s: a server started once the first
+    # ERROR status is in is caught by one of the later attempts.
+    server = MjpegServer(listen=False)
+    ns = "/cam_diag_late"
+    listener = ImageListener(ns)
+    node = start_node(
+        "slfm_ros.nodes.camera_node",
+        ros_env,
+        ns,
+        f"source:={server.url}",
+        "fps:=10.0",
+        "width:=80",
+        "hfov_deg:=90.0",
+        "diagnostics_period:=0.25",
+    )
+    try:
+        down = listener.wait_for(lambda s: s.level == ERROR, 15.0)
+        assert down is not None, stop(node)[1]
+        assert node.poll() is None, "camera_node exited instead of waiting for the stream"
+        server.start()
+        up = listener.wait_for(
+            lambda s: s.level == OK and int(values(s)["frames_published"]) >= 5, 15.0
+        )
+        assert up is not None, stop(node)[1]
+        assert listener.spin_until(lambda: len(listener.infos) >= 3, 5.0), stop(node)[1]
+        code, out = stop(node)
+    finally:
+        if node.poll() is None:
+            stop(node)
+        listener.close()
+        server.shutdown()
+    print(down.message)
+    assert down.hardware_id == server.url
+    assert down.message.startswith("the source cannot be opened: ")
+    assert "cannot read the stream" in down.message and "check the network" in down.message
+    v = values(down)
+    assert (v["frames_published"], v["source_kind"], v["image_size"]) == ("0", "stream", "unknown")
+    assert "cannot read the stream" in v["last_error"]
+    v = values(up)
+    assert int(v["reopen_attempts"]) >= 1 and v["requested_fps"] == "10"
+    assert (v["image_size"], v["backend"]) == ("80x60", "FFMPEG")
+    # Width only was requested: the CameraInfo is of the size the frames turned out to have.
+    image, info = listener.images[-1], listener.infos[-1]
+    assert (image.width, image.height, image.encoding) == (80, 60, "rgb8")
+    assert (info.width, info.height) == (80, 60)
+    fx = 40.0 / math.tan(math.radians(45.0))
+    np.testing.assert_allclose(
+        np.asarray(info.k).reshape(3, 3), [[fx, 0, 39.5], [0, fx, 29.5], [0, 0, 1]]
+    )
+    assert code == 0, out
+    assert "retrying 5 times" in out and f"stream '{server.url}': 80x60 rgb8 at 10 fps" in out
+
+
+def test_a_camera_not_plugged_in_keeps_the_node_up_with_an_error_status(ros_env) -> None:
+    device = "/dev/video_slfm_not_plugged_in"
+    listener = DiagnosticsListener()
+    node = start_node(
+        "slfm_ros.nodes.camera_node",
+        ros_env,
+        "/cam_diag_unplugged",
+        f"source:={device}",
+        "diagnostics_period:=0.25",
+    )
+    try:
+        down = listener.wait_for(lambda s: s.level == ERROR, 15.0)
+        assert down is not None, stop(node)[1]
+        alive = node.poll() is None
+        code, out = stop(node)
+    finally:
+        if node.poll() is None:
+            stop(node)
+        listener.close()
+    assert alive, out
+    assert down.hardware_id == device and values(down)["source_kind"] == "device"
+    assert "cannot be opened" in down.message and "no such camera device" in down.message
+    assert "check that the camera is plugged in" in down.message
+    assert code == 0, out
