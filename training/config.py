@@ -247,6 +247,10 @@ class SlfmConfig:
                    start, the geometric loss wins and both networks collapse to phi = theta = 0.
     geometric_warmup_steps: then the weight ramps linearly to geometric_weight over this many
                    steps (0 = full weight at once).
+    audio_geometric_start_step: before this step the geometric loss trains only the rotation
+                   head, against the audio predictions as fixed targets; the audio network
+                   learns from the binaural and symmetry losses alone until then, so it cannot
+                   shrink to phi = 0 while the visual network is still guessing.
     resolve_sign:  after training, fix the global sign of both heads with the IID cue.
     sign_samples:  training clips used to resolve the sign.
     """
@@ -259,6 +263,7 @@ class SlfmConfig:
     train_networks: tuple[str, ...] = ("audio", "visual")
     geometric_start_step: int = 0
     geometric_warmup_steps: int = 0
+    audio_geometric_start_step: int = 0
     resolve_sign: bool = True
     sign_samples: int = 256
 
@@ -268,6 +273,10 @@ class SlfmConfig:
         _require(self.sign_samples >= 1, "slfm.sign_samples: expected >= 1")
         _require(self.geometric_warmup_steps >= 0, "slfm.geometric_warmup_steps: expected >= 0")
         _require(self.geometric_start_step >= 0, "slfm.geometric_start_step: expected >= 0")
+        _require(
+            self.audio_geometric_start_step >= 0,
+            "slfm.audio_geometric_start_step: expected >= 0",
+        )
         _require(
             len(self.train_networks) > 0
             and set(self.train_networks) <= {"audio", "visual"}

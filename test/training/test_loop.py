@@ -221,6 +221,53 @@ def test_geometric_weight_warms_up_linearly(tiny_config: Callable[..., TrainConf
     assert weights == [0.0, 0.0, 0.0, 5.0, 10.0, 10.0]
 
 
+def test_geometric_loss_reaches_the_audio_network_from_its_start_step(
+    tiny_config: Callable[..., TrainConfig],
+) -> None:
+    from slfm_ros.core.errors import ConfigError
+    from slfm_ros.core.models.config import load_model_config
+    from training.data import Batch
+    from training.loop import build_nets
+    from training.stages.slfm import SlfmStage
+
+    cfg = tiny_config(
+        "slfm",
+        "slfm.finetune=true",
+        "slfm.binaural_weight=0",
+        "slfm.symmetry_weight=0",
+        "slfm.audio_geometric_start_step=100",
+    )
+    model_cfg = load_model_config(cfg.model)
+    stage = SlfmStage(cfg, model_cfg)
+    torch.manual_seed(0)
+    nets = build_nets(cfg, model_cfg, stage)
+    b, k, v, a = 2, 3, model_cfg.visual, model_cfg.audio
+    batch = Batch(
+        images=torch.randn(b, k, 3, v.image_height, v.image_width),
+        audio=torch.randn(b, k, 2, a.clip_samples) * 0.1,
+        turns=torch.zeros(b, k),
+        azimuths=torch.zeros(b, k),
+        index=torch.arange(b),
+    )
+
+    def gradient_norms(step: int) -> tuple[float, float]:
+        stage.step = step
+        nets.zero_grad(set_to_none=False)
+        stage.forward(nets, batch).loss.backward()
+        norms = []
+        for name in ("audio", "visual"):
+            grads = [p.grad.abs().sum() for p in nets[name].parameters() if p.grad is not None]
+            norms.append(float(sum(grads)))
+        return norms[0], norms[1]
+
+    audio_before, visual_before = gradient_norms(99)
+    audio_after, visual_after = gradient_norms(100)
+    assert audio_before == 0.0 and visual_before > 0.0
+    assert audio_after > 0.0 and visual_after > 0.0
+    with pytest.raises(ConfigError, match="audio_geometric_start_step"):
+        tiny_config("slfm", "slfm.audio_geometric_start_step=-1")
+
+
 def test_train_networks_selects_what_trains(tiny_config: Callable[..., TrainConfig]) -> None:
     from slfm_ros.core.errors import ConfigError
     from slfm_ros.core.models.config import load_model_config

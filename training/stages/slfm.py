@@ -5,7 +5,9 @@ prediction theta(0 -> i) and its reverse theta(i -> 0), the predictions of the c
 clips, and the IID left/right targets of both clips enter
 10 * geometric + 1 * binaural + 1 * symmetry (weights from the config; see
 ``slfm_ros.core.models.losses.slfm_total_loss``). Encoders are frozen unless ``slfm.finetune``;
-``slfm.train_networks`` can hold one network fixed while the other trains.
+``slfm.train_networks`` can hold one network fixed while the other trains, and
+``slfm.audio_geometric_start_step`` keeps the geometric loss from reaching the audio network
+until the rotation head has learned from it.
 
 Logged values use the simulator's labels for monitoring only: audio azimuth error (folded to
 the front, degrees) and camera-turn error (degrees). They never enter the loss.
@@ -115,6 +117,7 @@ class SlfmStage(Stage):
             iid_target_t=target(iid),
             weights=(self.geometric_weight(), opts.binaural_weight, opts.symmetry_weight),
             reflection_invariant=opts.reflection_invariant,
+            geometric_trains_audio=self.step >= opts.audio_geometric_start_step,
         )
         values = {name: value.detach() for name, value in losses.items() if name != "total"}
         values["audio_mae_deg"] = azimuth_error_deg(phi.detach(), batch.azimuths).flatten()

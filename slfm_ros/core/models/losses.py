@@ -102,6 +102,7 @@ def slfm_total_loss(
     iid_target_t: torch.Tensor,
     weights: tuple[float, float, float] = (10.0, 1.0, 1.0),
     reflection_invariant: bool = True,
+    geometric_trains_audio: bool = True,
 ) -> dict[str, torch.Tensor]:
     """Loss of the self-supervised SLfM stage for one (source, target) view pair.
 
@@ -112,9 +113,13 @@ def slfm_total_loss(
     iid_target_*:        IID targets of the two clips (B,).
     weights:             (geometric, binaural, symmetry); a zero weight drops the term from the
                          total (ablations) while it is still reported.
+    geometric_trains_audio: False = the geometric term sees the audio predictions as fixed
+                         targets (no gradient into the audio network through it), so the
+                         rotation head learns from the audio without pulling it to phi = 0.
     Returns batch means: {"geometric", "binaural", "symmetry", "total"}.
     """
-    geometric = geometric_loss(phi_s, phi_t, theta_hat, reflection_invariant).mean()
+    geo_s, geo_t = (phi_s, phi_t) if geometric_trains_audio else (phi_s.detach(), phi_t.detach())
+    geometric = geometric_loss(geo_s, geo_t, theta_hat, reflection_invariant).mean()
     binaural = 0.5 * (
         binaural_iid_loss(phi_s, iid_target_s).mean()
         + binaural_iid_loss(phi_t, iid_target_t).mean()

@@ -201,6 +201,33 @@ def test_total_loss_gradients_flow_to_every_input() -> None:
         assert float(leaf.grad.abs().sum()) > 0, name
 
 
+def test_geometric_term_can_leave_the_audio_predictions_fixed() -> None:
+    """Without binaural and symmetry terms, only the rotation gets a gradient when the
+    geometric term must not train the audio network; the loss value is the same."""
+    phi_s, phi_t, theta = consistent_batch(8)
+    totals = {}
+    for trains_audio in (True, False):
+        leaves = [(phi_s + 0.3).requires_grad_(True), (phi_t - 0.2).requires_grad_(True)]
+        turn = (theta + 0.1).requires_grad_(True)
+        out = slfm_total_loss(
+            *leaves,
+            turn,
+            -turn,
+            -leaves[0],
+            -leaves[1],
+            t([0.5] * 8),
+            t([0.5] * 8),
+            weights=(10.0, 0.0, 0.0),
+            geometric_trains_audio=trains_audio,
+        )
+        out["total"].backward()
+        totals[trains_audio] = float(out["total"])
+        assert turn.grad is not None and float(turn.grad.abs().sum()) > 0
+        audio_grad = sum(float(leaf.grad.abs().sum()) for leaf in leaves if leaf.grad is not None)
+        assert (audio_grad > 0) == trains_audio
+    assert totals[True] == pytest.approx(totals[False])
+
+
 def test_binauralization_loss() -> None:
     target = torch.randn(3, 2, 8, 5)
     assert float(binauralization_loss(target, target).abs().max()) == 0.0
