@@ -25,11 +25,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+
+if TYPE_CHECKING:
+    from slfm_ros.core.sim.scene import SceneConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -250,3 +253,37 @@ def save_tiny_model() -> Callable[..., Path]:
         return save_model(folder, cfg, AudioDirectionNet(cfg.audio), VisualPoseNet(cfg.visual))
 
     return save
+
+
+@pytest.fixture(scope="session")
+def clean_speech_scene() -> Callable[..., SceneConfig]:
+    """clean_speech_scene(num_views=3, max_turn_deg=40.0, azimuth_deg=(-90, 90),
+    snr_db=(30, 40), **overrides) -> SceneConfig: a small, fast world for tests that score
+    estimators on a few samples: 1 s clips, one speech target and no interferers in free field,
+    1024-pixel panoramas, images without effects. ``overrides`` replace whole top-level entries
+    of the config (``clip_seconds``, ``image``, ``receivers``, ...)."""
+    from slfm_ros.core.sim.scene import SceneConfig
+
+    def build(
+        num_views: int = 3,
+        max_turn_deg: float = 40.0,
+        azimuth_deg: tuple[float, float] = (-90.0, 90.0),
+        snr_db: tuple[float, float] = (30.0, 40.0),
+        **overrides: Any,
+    ) -> SceneConfig:
+        data: dict[str, Any] = {
+            "clip_seconds": 1.0,
+            "views": {"num_views": num_views, "max_turn_deg": max_turn_deg},
+            "image": {"effects": {}},
+            "panoramas": {"width": 1024},
+            "room": {"anechoic_probability": 1.0},
+            "sources": {
+                "target_kinds": ["speech"],
+                "interferers": [0, 0],
+                "target_azimuth_deg": list(azimuth_deg),
+            },
+            "noise": {"snr_db": list(snr_db)},
+        }
+        return SceneConfig.from_dict({**data, **overrides})
+
+    return build

@@ -3,7 +3,6 @@ model note, and a short run of the pipeline benchmark against the real slfm_node
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import math
@@ -14,8 +13,7 @@ import pytest
 
 from slfm_ros.bench.bench_model import DEFAULT_MODEL, smoke_config, write_random_model
 from slfm_ros.bench.pipeline_bench import dropped_windows, rss_slope_mb_per_min
-from slfm_ros.cli import bench_cmd
-from slfm_ros.core.errors import SlfmError
+from slfm_ros.cli.main import main
 
 REQUIRED = (
     "backend",
@@ -35,14 +33,8 @@ REQUIRED = (
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Runs the subcommand as `slfm bench ...` does (SlfmError -> exit status 2)."""
-    parser = argparse.ArgumentParser(prog="slfm bench")
-    bench_cmd.add_arguments(parser)
-    try:
-        code = bench_cmd.run(parser.parse_args(argv))
-    except SlfmError as err:
-        print(f"slfm bench: {type(err).__name__}: {err}")
-        code = 2
+    """Runs `slfm bench ARGV` in this process: exit status, stdout, stderr."""
+    code = main(["bench", *argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -105,8 +97,8 @@ def test_single_backend_and_random_model_note(
 
 
 def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(["--iterations", "0"], capsys)
-    assert code == 2 and "iterations" in out
+    code, _, err = run_cli(["--iterations", "0"], capsys)
+    assert code == 2 and "iterations" in err
 
 
 def test_pipeline_helpers() -> None:

@@ -6,6 +6,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import h5py
@@ -15,16 +16,20 @@ import soundfile as sf
 
 from slfm_ros.cli.main import main
 
+if TYPE_CHECKING:
+    from slfm_ros.core.sim.scene import SceneConfig
+
 SR = 16000
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def data(
+    tmp_path_factory: pytest.TempPathFactory, clean_speech_scene: Callable[..., SceneConfig]
+) -> dict[str, Path]:
     """Panoramas, a SOFA head, recordings, BRIRs and a simulated split, all tiny."""
     from slfm_ros.core.sim.dataset import write_dataset
     from slfm_ros.core.sim.panoramas import ProceduralPanoramas
     from slfm_ros.core.sim.receivers import SphericalHead
-    from slfm_ros.core.sim.scene import SceneConfig
     from slfm_ros.core.sim.sofa import SofaHrirSet, write_sofa
     from slfm_ros.core.sim.sources import speech_like
 
@@ -50,15 +55,12 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         sf.write(brirs / f"b{deg}.wav", head.hrir(math.radians(deg), 0.0, SR), SR)
         rows.append(f"b{deg}.wav,{deg}")
     (brirs / "brirs.csv").write_text("\n".join(rows) + "\n")
-    cfg = SceneConfig.from_dict(
-        {
-            "clip_seconds": 0.5,
-            "views": {"num_views": 2, "max_turn_deg": 30.0},
-            "image": {"effects": {}},
-            "panoramas": {"width": 1024},
-            "room": {"anechoic_probability": 1.0},
-            "sources": {"target_kinds": ["speech"], "interferers": [0, 0]},
-        }
+    cfg = clean_speech_scene(
+        num_views=2,
+        max_turn_deg=30.0,
+        azimuth_deg=(-180.0, 180.0),
+        snr_db=(10.0, 40.0),
+        clip_seconds=0.5,
     )
     write_dataset(cfg, root / "sim", 2, "test", seed=0, workers=1, progress=False)
     return {
@@ -97,38 +99,11 @@ def test_rotation_json_and_table(data: dict[str, Path], capsys: pytest.CaptureFi
 def test_audio_json_with_hrtf_and_brirs(
     data: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    hrtf = _json(
-        [
-            "eval",
-            "audio",
-            "--hrtf",
-            str(data["sofa"]),
-            "--sources",
-            str(data["sources"]),
-            "--clips-per-file",
-            "4",
-            "--clip-seconds",
-            "1.0",
-        ],
-        capsys,
-    )
+    audio = ["eval", "audio", "--sources", str(data["sources"]), "--clip-seconds", "1.0"]
+    hrtf = _json([*audio, "--hrtf", str(data["sofa"]), "--clips-per-file", "4"], capsys)
     assert hrtf["n"] == 4 and hrtf["estimator"] == "gcc_phat"
     assert hrtf["azimuth_mae_deg"] < 10.0 and hrtf["lr_accuracy"] == 1.0
-    brir = _json(
-        [
-            "eval",
-            "audio",
-            "--brirs",
-            str(data["brirs"]),
-            "--sources",
-            str(data["sources"]),
-            "--estimator",
-            "iid",
-            "--clip-seconds",
-            "1.0",
-        ],
-        capsys,
-    )
+    brir = _json([*audio, "--brirs", str(data["brirs"]), "--estimator", "iid"], capsys)
     assert brir["n"] == 8 and brir["estimator"] == "iid" and brir["lr_accuracy"] == 1.0
     assert {"azimuth_mae_deg", "azimuth_median_deg"} <= set(brir)
 
@@ -162,29 +137,20 @@ def test_error_paths_exit_non_zero_with_a_message(
         capsys,
         "does not exist",
     )
-    _fails(
-        ["eval", "audio", "--hrtf", missing + ".sofa", "--sources", str(data["sources"])],
-        capsys,
-        "SOFA file not found",
-    )
+    sources = ["--sources", str(data["sources"])]
+    _fails(["eval", "audio", "--hrtf", missing + ".sofa", *sources], capsys, "SOFA file not found")
     other = tmp_path / "room.sofa"
     other.write_bytes(data["sofa"].read_bytes())
     with h5py.File(other, "r+") as f:
         f.attrs["SOFAConventions"] = np.bytes_(b"GeneralFIR")
     _fails(
-        ["eval", "audio", "--hrtf", str(other), "--sources", str(data["sources"])],
-        capsys,
-        "expected 'SimpleFreeFieldHRIR'",
+        ["eval", "audio", "--hrtf", str(other), *sources], capsys, "expected 'SimpleFreeFieldHRIR'"
     )
     mono = tmp_path / "mono_brirs"
     mono.mkdir()
     sf.write(mono / "m.wav", np.zeros(32, dtype=np.float32), SR)
     (mono / "brirs.csv").write_text("file,azimuth_deg\nm.wav,20\n")
-    _fails(
-        ["eval", "audio", "--brirs", str(mono), "--sources", str(data["sources"])],
-        capsys,
-        "needs 2 (left, right)",
-    )
+    _fails(["eval", "audio", "--brirs", str(mono), *sources], capsys, "needs 2 (left, right)")
     unreadable = tmp_path / "bad_sources"
     unreadable.mkdir()
     (unreadable / "noise.wav").write_bytes(b"RIFF garbage")
@@ -194,16 +160,7 @@ def test_error_paths_exit_non_zero_with_a_message(
         "cannot read audio file",
     )
     _fails(
-        [
-            "eval",
-            "audio",
-            "--brirs",
-            str(data["brirs"]),
-            "--sources",
-            str(data["sources"]),
-            "--reverb",
-            "room",
-        ],
+        ["eval", "audio", "--brirs", str(data["brirs"]), *sources, "--reverb", "room"],
         capsys,
         "--reverb applies to --hrtf only",
     )
@@ -228,28 +185,19 @@ def test_error_paths_exit_non_zero_with_a_message(
 
 
 def test_report_writes_its_files_and_rejects_bad_inputs(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, save_tiny_model: Callable[..., Path]
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    save_tiny_model: Callable[..., Path],
+    clean_speech_scene: Callable[..., SceneConfig],
 ) -> None:
     import torch
 
     from slfm_ros.core.sim.dataset import write_dataset
-    from slfm_ros.core.sim.scene import SceneConfig
 
     torch.set_num_threads(1)
     model = save_tiny_model(tmp_path / "model")
-    scene = SceneConfig.from_dict(
-        {
-            "clip_seconds": 1.0,
-            "views": {"num_views": 2, "max_turn_deg": 30.0},
-            "image": {"effects": {}},
-            "panoramas": {"width": 1024},
-            "room": {"anechoic_probability": 1.0},
-            "sources": {
-                "target_kinds": ["speech"],
-                "interferers": [0, 0],
-                "target_azimuth_deg": [-45.0, 45.0],
-            },
-        }
+    scene = clean_speech_scene(
+        num_views=2, max_turn_deg=30.0, azimuth_deg=(-45.0, 45.0), snr_db=(10.0, 40.0)
     )
     sim = tmp_path / "sim"
     write_dataset(scene, sim, 2, "test", seed=1, workers=1, progress=False)

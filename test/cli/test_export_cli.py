@@ -3,26 +3,18 @@ overwrite a different one."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from slfm_ros.bench.bench_model import smoke_config, write_random_model
-from slfm_ros.cli import export_cmd
-from slfm_ros.core.errors import SlfmError
+from slfm_ros.cli.main import main
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Runs the subcommand as `slfm export ...` does (SlfmError -> exit status 2)."""
-    parser = argparse.ArgumentParser(prog="slfm export")
-    export_cmd.add_arguments(parser)
-    try:
-        code = export_cmd.run(parser.parse_args(argv))
-    except SlfmError as err:
-        print(f"slfm export: {type(err).__name__}: {err}")
-        code = 2
+    """Runs `slfm export ARGV` in this process: exit status, stdout, stderr."""
+    code = main(["export", *argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -56,8 +48,8 @@ def test_export_prints_parity_and_keeps_identical(
     assert data["parity"]["audio_max_abs_rad"] <= 1e-4
 
     before = (out_dir / "export.json").read_text()
-    code, out, _ = run_cli(["--model", str(models[1]), "--out", str(out_dir)], capsys)
-    assert code == 2 and "different export" in out
+    code, _, err = run_cli(["--model", str(models[1]), "--out", str(out_dir)], capsys)
+    assert code == 2 and "different export" in err
     assert (out_dir / "export.json").read_text() == before
 
 
@@ -74,8 +66,8 @@ def test_fp16_and_opset(
 
 
 def test_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(
+    code, _, err = run_cli(
         ["--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")], capsys
     )
-    assert code == 2 and "model card not found" in out
+    assert code == 2 and "model card not found" in err
     assert not (tmp_path / "o").exists()

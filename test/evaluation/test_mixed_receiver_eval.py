@@ -20,31 +20,26 @@ from slfm_ros.evaluation.synthetic_eval import (
     sample_geometry,
 )
 
-CFG = SceneConfig.from_dict(
-    {
-        "clip_seconds": 1.0,
-        "views": {"num_views": 2},
-        "image": {"width": 64, "height": 48, "effects": {}},
-        "panoramas": {"width": 512},
-        "room": {"anechoic_probability": 1.0},
-        "receivers": [
-            {"kind": "spherical_head", "params": {"radius_m": [0.075, 0.10]}, "weight": 0.6},
-            {"kind": "stereo_array", "params": {"spacing_m": [0.10, 0.25]}, "weight": 0.4},
-        ],
-        "sources": {
-            "target_kinds": ["speech"],
-            "interferers": [0, 0],
-            "target_azimuth_deg": [-90.0, 90.0],
-        },
-        "noise": {"snr_db": [30.0, 40.0]},
-    }
-)
+# A mix of two receivers, each with a parameter range, on small images.
+MIXED = {
+    "num_views": 2,
+    "max_turn_deg": 90.0,
+    "image": {"width": 64, "height": 48, "effects": {}},
+    "panoramas": {"width": 512},
+    "receivers": [
+        {"kind": "spherical_head", "params": {"radius_m": [0.075, 0.10]}, "weight": 0.6},
+        {"kind": "stereo_array", "params": {"spacing_m": [0.10, 0.25]}, "weight": 0.4},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> ShardedDataset:
+def dataset(
+    tmp_path_factory: pytest.TempPathFactory, clean_speech_scene: Callable[..., SceneConfig]
+) -> ShardedDataset:
     root = tmp_path_factory.mktemp("mixed")
-    write_dataset(CFG, root, 8, "test", seed=5, workers=1, shard_size=4, progress=False)
+    scene = clean_speech_scene(**MIXED)
+    write_dataset(scene, root, 8, "test", seed=5, workers=1, shard_size=4, progress=False)
     return ShardedDataset(root)
 
 
@@ -88,10 +83,12 @@ def test_one_geometry_for_a_mixed_dataset_is_refused(dataset: ShardedDataset) ->
         evaluate_synthetic(dataset, estimator, None, audio_factory=lambda g: estimator)
 
 
-def test_receiver_lists_without_ranges_keep_one_geometry(tmp_path: Path) -> None:
-    single = SceneConfig.from_dict(
-        {
-            **CFG.to_dict(),
+def test_receiver_lists_without_ranges_keep_one_geometry(
+    tmp_path: Path, clean_speech_scene: Callable[..., SceneConfig]
+) -> None:
+    single = clean_speech_scene(
+        **{
+            **MIXED,
             "clip_seconds": 0.25,
             "receivers": [{"kind": "stereo_array", "params": {"spacing_m": 0.2}}],
         }

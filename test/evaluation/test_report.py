@@ -38,27 +38,14 @@ from slfm_ros.evaluation.synthetic_eval import dataset_geometry, evaluate_synthe
 
 torch.set_num_threads(1)
 
-CFG = SceneConfig.from_dict(
-    {
-        "clip_seconds": 1.0,
-        "views": {"num_views": 3, "max_turn_deg": 40.0},
-        "image": {"effects": {}},
-        "panoramas": {"width": 1024},
-        "room": {"anechoic_probability": 1.0},
-        "sources": {
-            "target_kinds": ["speech"],
-            "interferers": [0, 0],
-            "target_azimuth_deg": [-50.0, 50.0],
-        },
-        "noise": {"snr_db": [30.0, 40.0]},
-    }
-)
-
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_dir(
+    tmp_path_factory: pytest.TempPathFactory, clean_speech_scene: Callable[..., SceneConfig]
+) -> Path:
     root = tmp_path_factory.mktemp("report_data")
-    write_dataset(CFG, root, 2, "test", seed=4, workers=1, progress=False)
+    scene = clean_speech_scene(azimuth_deg=(-50.0, 50.0))
+    write_dataset(scene, root, 2, "test", seed=4, workers=1, progress=False)
     return root
 
 

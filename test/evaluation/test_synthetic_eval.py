@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,27 +19,15 @@ from slfm_ros.evaluation.synthetic_eval import (
     sample_geometry,
 )
 
-CFG = SceneConfig.from_dict(
-    {
-        "clip_seconds": 1.0,
-        "views": {"num_views": 3, "max_turn_deg": 40.0},
-        "image": {"effects": {}},
-        "panoramas": {"width": 1024},
-        "room": {"anechoic_probability": 1.0},
-        "sources": {
-            "target_kinds": ["speech"],
-            "interferers": [0, 0],
-            "target_azimuth_deg": [-90.0, 90.0],
-        },
-        "noise": {"snr_db": [30.0, 40.0]},
-    }
-)
-
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> ShardedDataset:
+def dataset(
+    tmp_path_factory: pytest.TempPathFactory, clean_speech_scene: Callable[..., SceneConfig]
+) -> ShardedDataset:
     root = tmp_path_factory.mktemp("synthetic")
-    write_dataset(CFG, root, 3, "test", seed=5, workers=1, shard_size=2, progress=False)
+    write_dataset(
+        clean_speech_scene(), root, 3, "test", seed=5, workers=1, shard_size=2, progress=False
+    )
     return ShardedDataset(root)
 
 
