@@ -575,33 +575,33 @@ def render_plots(report: Report) -> dict[str, bytes]:
     turn_true = "true camera turn (deg)"
     out: dict[str, bytes] = {}
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    _error_vs_angle(ax, audio, colors, az_true, "azimuth error, front-folded (deg)")
-    ax.set_title(title, fontsize=9)
-    out[AUDIO_ERROR_PLOT] = _png(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    _error_vs_angle(ax, yaw, colors, turn_true, "camera yaw error (deg)")
-    ax.set_title(title, fontsize=9)
-    out[YAW_ERROR_PLOT] = _png(fig)
+    front_folded = "azimuth error, front-folded (deg)"
+    single_panels = (
+        (AUDIO_ERROR_PLOT, (7, 4), _error_vs_angle, audio, az_true, front_folded),
+        (YAW_ERROR_PLOT, (7, 4), _error_vs_angle, yaw, turn_true, "camera yaw error (deg)"),
+        (
+            AUDIO_SCATTER_PLOT,
+            (5.5, 5.5),
+            _scatter,
+            audio,
+            az_true,
+            "predicted azimuth, front-folded (deg)",
+        ),
+        (YAW_SCATTER_PLOT, (5.5, 5.5), _scatter, yaw, turn_true, "predicted camera turn (deg)"),
+    )
+    for name, size, draw, series, x_label, y_label in single_panels:
+        fig, ax = plt.subplots(figsize=size)
+        draw(ax, series, colors, x_label, y_label)
+        ax.set_title(title, fontsize=9)
+        out[name] = _png(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    _histogram(axes[0], audio, colors, "azimuth error, front-folded (deg)")
+    _histogram(axes[0], audio, colors, front_folded)
     _histogram(axes[1], yaw, colors, "camera yaw error (deg)")
     axes[0].set_title("audio", fontsize=9)
     axes[1].set_title("camera yaw", fontsize=9)
     fig.suptitle(title, fontsize=9)
     out[HISTOGRAM_PLOT] = _png(fig)
-
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    _scatter(ax, audio, colors, az_true, "predicted azimuth, front-folded (deg)")
-    ax.set_title(title, fontsize=9)
-    out[AUDIO_SCATTER_PLOT] = _png(fig)
-
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    _scatter(ax, yaw, colors, turn_true, "predicted camera turn (deg)")
-    ax.set_title(title, fontsize=9)
-    out[YAW_SCATTER_PLOT] = _png(fig)
     return out
 
 
