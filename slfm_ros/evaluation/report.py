@@ -31,7 +31,7 @@ import json
 import math
 import shlex
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -434,43 +434,53 @@ class PlotSeries:
         return self.label
 
 
-def plot_series(report: Report) -> tuple[list[PlotSeries], list[PlotSeries]]:
-    """(audio, yaw) series of every row that scores that part, in row order."""
+def _series(
+    label: str,
+    truth_rad: Sequence[float],
+    predicted_rad: Sequence[float],
+    valid: Sequence[bool],
+    errors: Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.ArrayLike],
+    fold: bool = False,
+) -> PlotSeries:
+    """The valid estimates of one row in degrees; ``fold`` folds predictions to the front."""
     from slfm_ros.core.conventions import fold_to_front
 
+    truth = np.asarray(truth_rad, dtype=np.float64)
+    pred = np.asarray(predicted_rad, dtype=np.float64)
+    ok = np.asarray(valid, dtype=bool) & np.isfinite(pred)
+    truth, pred = truth[ok], pred[ok]
+    if fold:
+        pred = np.asarray(fold_to_front(pred), dtype=np.float64)
+    err = np.asarray(errors(pred, truth), dtype=np.float64) if pred.size else np.zeros(0)
+    return PlotSeries(label, np.degrees(truth), np.degrees(pred), np.degrees(err), int((~ok).sum()))
+
+
+def plot_series(report: Report) -> tuple[list[PlotSeries], list[PlotSeries]]:
+    """(audio, yaw) series of every row that scores that part, in row order."""
     audio: list[PlotSeries] = []
     yaw: list[PlotSeries] = []
     for row in report.rows:
         if row.result.audio is not None:
             clips = row.result.audio.records
-            truth = np.array([c.azimuth for c in clips], dtype=np.float64)
-            pred = np.array([c.predicted for c in clips], dtype=np.float64)
-            ok = np.array([c.valid for c in clips], dtype=bool) & np.isfinite(pred)
-            truth, pred = truth[ok], np.asarray(fold_to_front(pred[ok]), dtype=np.float64)
-            err = azimuth_errors(pred, truth) if pred.size else np.zeros(0)
             audio.append(
-                PlotSeries(
+                _series(
                     row.label,
-                    np.degrees(truth),
-                    np.degrees(pred),
-                    np.degrees(err),
-                    int((~ok).sum()),
+                    [c.azimuth for c in clips],
+                    [c.predicted for c in clips],
+                    [c.valid for c in clips],
+                    azimuth_errors,
+                    fold=True,
                 )
             )
         if row.result.rotation is not None:
             pairs = row.result.rotation.records
-            truth = np.array([p.theta for p in pairs], dtype=np.float64)
-            pred = np.array([p.predicted for p in pairs], dtype=np.float64)
-            ok = np.array([p.valid for p in pairs], dtype=bool) & np.isfinite(pred)
-            truth, pred = truth[ok], pred[ok]
-            err = yaw_errors(pred, truth) if pred.size else np.zeros(0)
             yaw.append(
-                PlotSeries(
+                _series(
                     row.label,
-                    np.degrees(truth),
-                    np.degrees(pred),
-                    np.degrees(err),
-                    int((~ok).sum()),
+                    [p.theta for p in pairs],
+                    [p.predicted for p in pairs],
+                    [p.valid for p in pairs],
+                    yaw_errors,
                 )
             )
     return audio, yaw
