@@ -25,7 +25,7 @@ from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.models.config import ModelConfig, load_model_config
 from slfm_ros.core.sim.scene import SceneConfig
 
-STAGES = ("pretext", "slfm", "supervised", "probe")
+STAGES = ("pretext", "slfm", "egomotion", "supervised", "probe")
 DATA_SOURCES = ("on_the_fly", "shards")
 DEVICES = ("auto", "cpu", "cuda")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
@@ -287,6 +287,50 @@ class SlfmConfig:
 
 
 @dataclass(frozen=True)
+class EgomotionConfig:
+    """Audio network taught by the camera's own measured turns (no angle labels).
+
+    The turn between two views is measured from their images by classical feature matching;
+    a static source's azimuth must change by minus that turn, which the geometric loss asks
+    of the audio network. Pairs the matcher declines are left out of that term. Unlike a
+    learned rotation, a measured turn cannot shrink to zero, so the audio network cannot
+    collapse to phi = 0.
+
+    detector:      "orb" or "sift" (``slfm_ros.core.estimators.feature_yaw``).
+    min_inliers:   RANSAC inliers a measured turn needs; fewer = the pair is left out.
+    hfov_deg, pitch_deg: the camera that took the images (degrees); hfov_deg 0 = read both
+                   from the data's simulator config (its image section).
+    geometric_weight, binaural_weight, symmetry_weight: loss weights; 0 drops a term.
+    reflection_invariant: front/back-mirror-invariant geometric loss.
+    finetune:      train the audio encoder too (False = the direction head only).
+    """
+
+    detector: str = "orb"
+    min_inliers: int = 8
+    hfov_deg: float = 0.0
+    pitch_deg: float = 0.0
+    geometric_weight: float = 10.0
+    binaural_weight: float = 1.0
+    symmetry_weight: float = 1.0
+    reflection_invariant: bool = True
+    finetune: bool = True
+
+    def __post_init__(self) -> None:
+        _require(
+            self.detector in ("orb", "sift"),
+            f"egomotion.detector: expected orb or sift, got {self.detector!r}",
+        )
+        _require(self.min_inliers >= 2, "egomotion.min_inliers: expected >= 2")
+        _require(
+            0.0 <= self.hfov_deg < 180.0, "egomotion.hfov_deg: expected [0, 180) (0 = from data)"
+        )
+        _require(-90.0 < self.pitch_deg < 90.0, "egomotion.pitch_deg: expected (-90, 90) degrees")
+        for name in ("geometric_weight", "binaural_weight", "symmetry_weight"):
+            _require(getattr(self, name) >= 0, f"egomotion.{name}: expected >= 0")
+        _require(self.geometric_weight > 0, "egomotion.geometric_weight: expected > 0")
+
+
+@dataclass(frozen=True)
 class SupervisedConfig:
     """Upper bound trained with the simulator's angle labels.
 
@@ -330,7 +374,7 @@ class ProbeConfig:
 class TrainConfig:
     """One training run.
 
-    stage: pretext | slfm | supervised | probe.
+    stage: pretext | slfm | egomotion | supervised | probe.
     seed:  seed of initialisation, augmentation order and everything else random in the loop.
     model: model config mapping (``preset`` plus partial ``visual`` / ``audio`` / ``binaural``).
     init:  model directory (save_model layout) whose audio and visual weights start this run,
@@ -346,6 +390,7 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     pretext: PretextConfig = field(default_factory=PretextConfig)
     slfm: SlfmConfig = field(default_factory=SlfmConfig)
+    egomotion: EgomotionConfig = field(default_factory=EgomotionConfig)
     supervised: SupervisedConfig = field(default_factory=SupervisedConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
 

@@ -15,6 +15,9 @@ Per training sample (``SampleTransform``):
   window (random offset when training, centre when validating); channel-first (2, S).
 - images: resized to the model's input (cv2.INTER_AREA), colour-jittered per image when
   training (``slfm_ros.core.sim.camera_effects.colour_jitter``), ImageNet-normalised.
+- measured turns (only when a ``TurnMeter`` is given, for the egomotion stage): the camera
+  turn of each view from view 0 measured from the rendered images by feature matching, NaN
+  where the matcher declines the pair. No label enters it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from slfm_ros.core.conventions import camera_turn, wrap_angle
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.dsp.stft import StftConfig, binaural_features_torch
 from slfm_ros.core.errors import ConfigError, DatasetError
+from slfm_ros.core.estimators.feature_yaw import FeatureMatchingYaw
 from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.visual_pose import preprocess_images_numpy
 from slfm_ros.core.sim.camera_effects import colour_jitter
@@ -54,6 +58,8 @@ class Batch:
     turns:    (B, K) float32 theta_i = yaw_i - yaw_0 in radians (turns[:, 0] = 0). Label.
     azimuths: (B, K) float32 azimuth of the target source in each view, radians. Label.
     index:    (B,) int64 sample index in its split.
+    measured_turns: (B, K) float32 turns measured from the images (``TurnMeter``), NaN where
+              none was measured (every entry when the data has no meter). Not a label.
     """
 
     images: torch.Tensor
@@ -61,6 +67,7 @@ class Batch:
     turns: torch.Tensor
     azimuths: torch.Tensor
     index: torch.Tensor
+    measured_turns: torch.Tensor
 
     @property
     def size(self) -> int:
@@ -96,6 +103,7 @@ def collate(items: Sequence[dict[str, npt.NDArray[Any]]]) -> Batch:
         turns=stack("turns"),
         azimuths=stack("azimuths"),
         index=stack("index"),
+        measured_turns=stack("measured_turns"),
     )
 
 
@@ -118,14 +126,61 @@ def valid_permutations(
     return orders
 
 
-class SampleTransform:
-    """MultiViewSample -> per-sample arrays for ``collate`` (see the module docstring)."""
+class TurnMeter:
+    """Camera turns between views measured from the images alone (classical matching).
 
-    def __init__(self, model_cfg: ModelConfig, data_cfg: DataConfig, train: bool):
+    detector: "orb" or "sift"; hfov_deg, pitch_deg: the camera that took the images;
+    min_inliers: RANSAC inliers a measurement needs. The matcher is built lazily so that the
+    meter can travel to DataLoader worker processes (OpenCV detectors cannot be pickled).
+    """
+
+    def __init__(self, detector: str, hfov_deg: float, pitch_deg: float, min_inliers: int):
+        self.detector = detector
+        self.hfov = math.radians(hfov_deg)
+        self.pitch = math.radians(pitch_deg)
+        self.min_inliers = int(min_inliers)
+        self._matcher: FeatureMatchingYaw | None = self._build()  # bad options fail here
+
+    def _build(self) -> FeatureMatchingYaw:
+        return FeatureMatchingYaw(
+            self.detector, hfov=self.hfov, pitch=self.pitch, min_inliers=self.min_inliers
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_matcher": None}
+
+    def measure(self, images: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]:
+        """(K,) turn of each view from view 0 in radians (0 for view 0), NaN where declined."""
+        if self._matcher is None:
+            self._matcher = self._build()
+        turns = np.full(len(images), np.nan, dtype=np.float32)
+        turns[0] = 0.0
+        for k in range(1, len(images)):
+            estimate = self._matcher.estimate(images[0], images[k])
+            if estimate.valid:
+                turns[k] = estimate.angle
+        return turns
+
+
+class SampleTransform:
+    """MultiViewSample -> per-sample arrays for ``collate`` (see the module docstring).
+
+    turn_meter: measures the turns between the (unjittered) rendered views; None = no
+    measurement (``measured_turns`` all NaN).
+    """
+
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        data_cfg: DataConfig,
+        train: bool,
+        turn_meter: TurnMeter | None = None,
+    ):
         self.visual = model_cfg.visual
         self.audio = model_cfg.audio
         self.data = data_cfg
         self.train = train
+        self.turn_meter = turn_meter
 
     def _views(self, sample: MultiViewSample, rng: np.random.Generator) -> list[int]:
         k = sample.num_views
@@ -163,6 +218,10 @@ class SampleTransform:
         offset_u = float(rng.random()) if self.train and self.data.random_crop else 0.5
         offset_u = min(offset_u, 1.0 - 1e-9)
         audio = np.stack([self._clip(sample.audio[v], sample.sample_rate, offset_u) for v in views])
+        if self.turn_meter is not None:
+            measured = self.turn_meter.measure([sample.images[v] for v in views])
+        else:
+            measured = np.full(len(views), np.nan, dtype=np.float32)
         size = (self.visual.image_width, self.visual.image_height)
         images = []
         for v in views:
@@ -181,6 +240,7 @@ class SampleTransform:
             "turns": np.asarray(camera_turn(yaws, yaws[0]), dtype=np.float32),
             "azimuths": np.asarray(wrap_angle(sample.target_azimuths[views]), dtype=np.float32),
             "index": np.asarray(index, dtype=np.int64),
+            "measured_turns": measured,
         }
 
 
@@ -189,6 +249,7 @@ class _SampleCache:
 
     def __init__(self, source: SampleSource, size: int):
         self.source = source
+        self.config = source.config
         self.size = size
         self._items: OrderedDict[int, MultiViewSample] = OrderedDict()
 

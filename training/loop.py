@@ -363,7 +363,12 @@ class Trainer:
         cfg = self.cfg
         dataset = TrainSamples(
             self.train_source,
-            SampleTransform(self.model_cfg, cfg.data, train=True),
+            SampleTransform(
+                self.model_cfg,
+                cfg.data,
+                train=True,
+                turn_meter=self.stage.turn_meter(self.train_source.config),
+            ),
             cfg.data,
             cfg.seed,
         )
@@ -388,7 +393,12 @@ class Trainer:
             size = self.cfg.run.val_batch_size or self.cfg.optim.batch_size
             samples = EvalSamples(
                 self.val_source,
-                SampleTransform(self.model_cfg, self.cfg.data, train=False),
+                SampleTransform(
+                    self.model_cfg,
+                    self.cfg.data,
+                    train=False,
+                    turn_meter=self.stage.turn_meter(self.val_source.config),
+                ),
                 self.cfg.data.val_samples,
             )
             self._val_batches = list(eval_loader(samples, size, self.cfg.data.workers))

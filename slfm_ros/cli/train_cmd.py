@@ -3,9 +3,9 @@
     slfm train <stage> --config training/configs/<name>.yaml [--out DIR] [--resume]
                [--set key=value ...] [--stop-after STEPS]
 
-stage: pretext | slfm | supervised | probe (must match the config's ``stage``). DIR defaults
-to out/<config name>. ``--resume`` continues the run in DIR from its last checkpoint, exactly.
-Under torchrun every process runs this command; they share DIR.
+stage: pretext | slfm | egomotion | supervised | probe (must match the config's ``stage``).
+DIR defaults to out/<config name>. ``--resume`` continues the run in DIR from its last
+checkpoint, exactly. Under torchrun every process runs this command; they share DIR.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from slfm_ros.core.errors import ConfigError
 
-STAGES = ("pretext", "slfm", "supervised", "probe")
+STAGES = ("pretext", "slfm", "egomotion", "supervised", "probe")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from slfm_ros.core.conventions import wrap_angle
 from slfm_ros.core.errors import ConfigError, DatasetError
@@ -17,6 +19,7 @@ from training.data import (
     SampleTransform,
     StepBatchSampler,
     TrainSamples,
+    TurnMeter,
     collate,
     open_source,
     valid_permutations,
@@ -56,6 +59,68 @@ def test_permuted_views_keep_the_static_source_geometry(
         order = [int(np.argmin(np.abs(sample.target_azimuths - a))) for a in azimuths]
         orders_seen.add(tuple(order))
     assert len(orders_seen) > 1, "permute_prob 1.0 should produce more than one view order"
+
+
+@pytest.fixture(scope="module")
+def sharp_views(tiny_config: Callable[..., TrainConfig]) -> tuple[TrainConfig, SampleSource]:
+    """Three views rendered at 160 x 120 from detailed panoramas: enough texture for ORB."""
+    cfg = tiny_config(
+        "egomotion",
+        "data.scene.views.num_views=3",
+        "data.scene.image.width=160",
+        "data.scene.image.height=120",
+        "data.scene.panoramas.width=1024",
+        "data.num_views=3",
+        "data.permute_prob=1.0",
+        "data.cache_samples=8",
+    )
+    return cfg, open_source(cfg.data, "train")
+
+
+def test_turn_meter_measures_the_turns_between_rendered_views(
+    sharp_views: tuple[TrainConfig, SampleSource],
+) -> None:
+    image = sharp_views[1].config.image
+    source = sharp_views[1]
+    meter = TurnMeter("orb", image.hfov_deg, image.pitch_deg, min_inliers=8)
+    measured, truth = [], []
+    for index in range(8):
+        sample = source[index]
+        turns = meter.measure(list(sample.images))
+        assert turns[0] == 0.0
+        measured.extend(turns[1:])
+        truth.extend(sample.turns[1:])
+    found = np.isfinite(measured)
+    # Pairs that barely overlap are declined (NaN); the measured ones are accurate.
+    assert 3 <= found.sum() < len(found)
+    error = np.degrees(np.abs(wrap_angle(np.asarray(measured)[found] - np.asarray(truth)[found])))
+    assert error.max() < 0.5, error
+    # Worker processes get a pickled copy: it measures the same.
+    copy = pickle.loads(pickle.dumps(meter))
+    np.testing.assert_array_equal(
+        copy.measure(list(source[0].images)), meter.measure(list(source[0].images))
+    )
+
+
+def test_measured_turns_follow_the_permuted_views(
+    sharp_views: tuple[TrainConfig, SampleSource],
+) -> None:
+    cfg, source = sharp_views
+    image = source.config.image
+    meter = TurnMeter("orb", image.hfov_deg, image.pitch_deg, min_inliers=8)
+    dataset = TrainSamples(
+        source,
+        SampleTransform(cfg.model_config(), cfg.data, train=True, turn_meter=meter),
+        cfg.data,
+        cfg.seed,
+    )
+    batch = collate([dataset[p] for p in range(16)])
+    found = torch.isfinite(batch.measured_turns)
+    assert found[:, 0].all() and found[:, 1:].any()
+    residual = np.degrees(np.abs(wrap_angle((batch.measured_turns - batch.turns)[found].numpy())))
+    assert residual.max() < 0.5
+    without = SampleTransform(cfg.model_config(), cfg.data, train=True)
+    assert np.isnan(without(source[0], np.random.default_rng(0), 0)["measured_turns"]).all()
 
 
 def test_valid_permutations_respect_the_turn_limit() -> None:
@@ -118,7 +183,7 @@ def test_validation_transform_is_deterministic_and_centred(
     sample = source[0]
     a = transform(sample, np.random.default_rng(1), 0)
     b = transform(sample, np.random.default_rng(2), 0)
-    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
     np.testing.assert_allclose(a["turns"], sample.turns, atol=1e-6)
 
 

@@ -248,6 +248,7 @@ def test_geometric_loss_reaches_the_audio_network_from_its_start_step(
         turns=torch.zeros(b, k),
         azimuths=torch.zeros(b, k),
         index=torch.arange(b),
+        measured_turns=torch.full((b, k), float("nan")),
     )
 
     def gradient_norms(step: int) -> tuple[float, float]:
@@ -281,3 +282,30 @@ def test_train_networks_selects_what_trains(tiny_config: Callable[..., TrainConf
         tiny_config("slfm", "slfm.train_networks=[ears]")
     with pytest.raises(ConfigError, match="train_networks"):
         tiny_config("slfm", "slfm.train_networks=[]")
+
+
+def test_egomotion_stage_trains_the_audio_network_on_measured_turns(
+    tiny_config: Callable[..., TrainConfig], tmp_path: Path
+) -> None:
+    cfg = tiny_config(
+        "egomotion",
+        "data.scene.image.width=160",
+        "data.scene.image.height=120",
+        "data.scene.panoramas.width=1024",
+        "data.val_samples=8",
+        "optim.max_steps=2",
+        "run.eval_every=0",
+    )
+    trainer = Trainer(cfg, tmp_path / "egomotion", DistContext(), "test")
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    result = trainer.run(resume=False, stop_after=None)
+    after = trainer.model.state_dict()
+    changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"audio"}
+    final = result.metrics["final"]
+    # The validation pairs the matcher accepted carry their turn to within a fraction of a
+    # degree; the rest left the geometric term.
+    assert 0.0 < final["measured"] < 1.0
+    assert final["measured_turn_error_deg"] < 0.5
+    assert math.isfinite(final["geometric"]) and final["geometric"] > 0.0
+    assert load_model(tmp_path / "egomotion").card["stage"] == "egomotion"

@@ -27,8 +27,9 @@ from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.models.audio_direction import AudioDirectionNet
 from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.visual_pose import VisualPoseNet
+from slfm_ros.core.sim.scene import SceneConfig
 from training.config import STAGES, TrainConfig
-from training.data import Batch
+from training.data import Batch, TurnMeter
 
 # Submodules of the two networks: encoders produce features, heads map them to angles.
 ENCODER_PARTS = ("audio.trunk", "audio.project", "visual.trunk", "visual.encoder", "visual.project")
@@ -57,6 +58,11 @@ class Stage(ABC):
     def extra_modules(self) -> dict[str, nn.Module]:
         """Modules this stage adds to the audio and visual networks (trained with them)."""
         return {}
+
+    def turn_meter(self, scene: SceneConfig) -> TurnMeter | None:
+        """What measures camera turns from the images of samples rendered with ``scene`` for
+        ``Batch.measured_turns``; None = this stage does not use them."""
+        return None
 
     @abstractmethod
     def trainable(self) -> tuple[str, ...]:

@@ -137,6 +137,50 @@ def slfm_total_loss(
     return {"geometric": geometric, "binaural": binaural, "symmetry": symmetry, "total": total}
 
 
+def egomotion_loss(
+    phi_s: torch.Tensor,
+    phi_t: torch.Tensor,
+    measured_turn: torch.Tensor,
+    phi_s_swapped: torch.Tensor,
+    phi_t_swapped: torch.Tensor,
+    iid_target_s: torch.Tensor,
+    iid_target_t: torch.Tensor,
+    weights: tuple[float, float, float] = (10.0, 1.0, 1.0),
+    reflection_invariant: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Loss of the audio network against measured camera turns, for (source, target) pairs.
+
+    measured_turn: yaw_t - yaw_s measured without labels (e.g. by feature matching), (B,)
+    radians, NaN where no turn was measured: those pairs leave the geometric term, while
+    their clips still count in the binaural and symmetry terms. The other arguments are those
+    of ``slfm_total_loss``. Returns batch means {"geometric", "binaural", "symmetry",
+    "total"} and "measured", the fraction of pairs with a measured turn.
+    """
+    measured = torch.isfinite(measured_turn)
+    turn = torch.where(measured, measured_turn, torch.zeros_like(measured_turn)).to(phi_s.dtype)
+    per_pair = geometric_loss(phi_s, phi_t, turn, reflection_invariant)
+    count = measured.sum()
+    geometric = torch.where(measured, per_pair, torch.zeros_like(per_pair)).sum() / count.clamp(
+        min=1
+    )
+    binaural = 0.5 * (
+        binaural_iid_loss(phi_s, iid_target_s).mean()
+        + binaural_iid_loss(phi_t, iid_target_t).mean()
+    )
+    symmetry = 0.5 * (
+        audio_symmetry_loss(phi_s, phi_s_swapped).mean()
+        + audio_symmetry_loss(phi_t, phi_t_swapped).mean()
+    )
+    w_geo, w_bin, w_sym = weights
+    return {
+        "geometric": geometric,
+        "binaural": binaural,
+        "symmetry": symmetry,
+        "total": w_geo * geometric + w_bin * binaural + w_sym * symmetry,
+        "measured": measured.float().mean(),
+    }
+
+
 def binauralization_loss(
     predicted: torch.Tensor, target: torch.Tensor, weight: float = 10.0
 ) -> torch.Tensor:

@@ -374,6 +374,8 @@ def _render_all(job: _Job, indices: list[int], workers: int) -> Iterator[Encoded
 
 
 class SampleSource(Protocol):
+    config: SceneConfig  # what the samples were (or are) rendered with
+
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> MultiViewSample: ...

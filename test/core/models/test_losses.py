@@ -11,6 +11,7 @@ from slfm_ros.core.dsp.iid import iid_target
 from slfm_ros.core.models.losses import (
     binaural_iid_loss,
     binauralization_loss,
+    egomotion_loss,
     front_back_mirror_t,
     geometric_loss,
     left_probability,
@@ -226,6 +227,51 @@ def test_geometric_term_can_leave_the_audio_predictions_fixed() -> None:
         audio_grad = sum(float(leaf.grad.abs().sum()) for leaf in leaves if leaf.grad is not None)
         assert (audio_grad > 0) == trains_audio
     assert totals[True] == pytest.approx(totals[False])
+
+
+def egomotion_terms(
+    phi_s: torch.Tensor, phi_t: torch.Tensor, turn: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """egomotion_loss with only the geometric term in the total."""
+    half = torch.full_like(phi_s, 0.5)
+    return egomotion_loss(phi_s, phi_t, turn, -phi_s, -phi_t, half, half, (10.0, 0.0, 0.0))
+
+
+def test_measured_turns_forbid_the_collapse_to_zero() -> None:
+    phi_s, phi_t, turn = consistent_batch()
+    correct = egomotion_terms(phi_s, phi_t, turn)
+    collapsed = egomotion_terms(torch.zeros_like(phi_s), torch.zeros_like(phi_t), turn)
+    assert float(correct["geometric"]) == pytest.approx(0.0, abs=1e-9)
+    # Every measured turn is >= 10 deg, so phi = 0 everywhere costs at least 1 - cos(10 deg).
+    assert float(collapsed["geometric"]) > 1.0 - math.cos(math.radians(10))
+
+
+def test_pairs_without_a_measured_turn_leave_the_geometric_term() -> None:
+    phi_s, phi_t, turn = consistent_batch(8)
+    turn = turn.clone()
+    turn[[1, 4, 6]] = float("nan")
+    wrong_t = phi_t.clone()
+    wrong_t[[1, 4, 6]] += 1.0  # inconsistent, but their turn was not measured
+    out = egomotion_terms(phi_s, wrong_t, turn)
+    assert float(out["geometric"]) == pytest.approx(0.0, abs=1e-9)
+    assert float(out["measured"]) == pytest.approx(5 / 8)
+    wrong_t[0] += 1.0  # a measured pair: now it counts, averaged over the 5 measured pairs
+    expected = float(geometric_loss(phi_s[:1], wrong_t[:1], turn[:1])) / 5
+    assert expected > 0.0
+    assert float(egomotion_terms(phi_s, wrong_t, turn)["geometric"]) == pytest.approx(expected)
+    # With nothing measured the term is 0 (and finite), not NaN.
+    none = egomotion_terms(phi_s, wrong_t, torch.full_like(turn, float("nan")))
+    assert float(none["geometric"]) == 0.0 and float(none["measured"]) == 0.0
+
+
+def test_egomotion_loss_gradients_reach_only_through_measured_pairs() -> None:
+    phi_s, phi_t, turn = consistent_batch(4)
+    turn = turn.clone()
+    turn[2] = float("nan")
+    leaf = (phi_t + 0.2).requires_grad_(True)
+    egomotion_terms(phi_s, leaf, turn)["total"].backward()
+    assert leaf.grad is not None and torch.isfinite(leaf.grad).all()
+    assert float(leaf.grad[2]) == 0.0 and float(leaf.grad[[0, 1, 3]].abs().min()) > 0
 
 
 def test_binauralization_loss() -> None:
