@@ -43,6 +43,7 @@ from slfm_ros.core.atomic_io import atomic_write_text
 from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.models.audio_direction import AudioDirectionNet
 from slfm_ros.core.models.checkpoint import load_model, save_model
+from slfm_ros.core.backends.model_source import read_model_source
 from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.visual_pose import VisualPoseNet
 from training.config import TrainConfig, train_config_from_mapping
@@ -678,6 +679,17 @@ class Trainer:
             }
         return info
 
+    def _untrained_networks(self) -> list[str]:
+        """Networks whose direction or rotation head no stage has trained so far (this one or
+        those of the init chain): their answers are noise, and inference refuses them."""
+        if self.cfg.init:
+            card = read_model_source(self.cfg.init).card
+            untrained = set(card.get("untrained_networks") or [])
+        else:
+            untrained = {"audio", "visual"}
+        trained_now = {p.split(".")[0] for p in self.stage.trainable() if p.endswith(".head")}
+        return sorted(untrained - trained_now)
+
     def _save_model(self, metrics: dict[str, Any]) -> None:
         final = metrics.get("final", {})
         card_metrics: dict[str, Any] = {k: float(v) for k, v in final.items()}
@@ -698,6 +710,7 @@ class Trainer:
                 "metrics": jsonable(card_metrics),
                 "steps": self.state.step,
                 "command": self.command,
+                "untrained_networks": self._untrained_networks(),
             },
             overwrite=True,
         )

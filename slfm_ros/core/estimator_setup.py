@@ -127,6 +127,7 @@ def _slfm_set(config: PipelineConfig) -> EstimatorSet:
             "(card.yaml + weights.pt)"
         )
     from slfm_ros.core.backends import BackendOptions, create_runners
+    from slfm_ros.core.backends.model_source import read_model_source, require_trained
     from slfm_ros.core.estimators.slfm import SlfmAudioEstimator, SlfmVisualEstimator
 
     options = BackendOptions(
@@ -138,6 +139,9 @@ def _slfm_set(config: PipelineConfig) -> EstimatorSet:
         max_batch_size=config.max_batch_size,
         intra_op_threads=config.inference_threads,
     )
+    source = read_model_source(model_dir)
+    for network in ("audio", "visual"):
+        require_trained(source, network)
     runners = create_runners(model_dir, config.backend, config.inference_device, options)
     audio = SlfmAudioEstimator(
         runners.config.audio, runners.audio, silence_dbfs=config.silence_threshold_dbfs

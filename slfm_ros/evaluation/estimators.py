@@ -49,11 +49,20 @@ def resolve_model_dir(model: str | Path | None) -> Path:
     return path
 
 
-def learned_runners(model: str | Path | None, backend: str = "auto") -> Runners:
-    """The model's networks on ``backend`` (cached per model folder and backend name)."""
+def learned_runners(
+    model: str | Path | None, backend: str = "auto", network: str | None = None
+) -> Runners:
+    """The model's networks on ``backend`` (cached per model folder and backend name).
+
+    network: "audio" or "visual" to refuse a model whose card says it never trained that one.
+    """
     if backend not in BACKEND_CHOICES:
         raise ConfigError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
     path = resolve_model_dir(model).resolve()
+    if network is not None:
+        from slfm_ros.core.backends.model_source import read_model_source, require_trained
+
+        require_trained(read_model_source(path), network)
     key = (path, backend)
     if key not in _RUNNERS:
         from slfm_ros.core.backends import create_runners
@@ -74,7 +83,7 @@ def build_audio_estimator(
     if name == "slfm":
         from slfm_ros.core.estimators.slfm import SlfmAudioEstimator
 
-        runners = learned_runners(model, backend)
+        runners = learned_runners(model, backend, "audio")
         return SlfmAudioEstimator(runners.config.audio, runners.audio)
     from slfm_ros.core.estimators.registry import make_audio_estimator
 
@@ -97,7 +106,7 @@ def build_visual_estimator(
     if kind == "slfm":
         from slfm_ros.core.estimators.slfm import SlfmVisualEstimator
 
-        runners = learned_runners(model, backend)
+        runners = learned_runners(model, backend, "visual")
         return SlfmVisualEstimator(runners.config.visual, runners.visual)
     if feature not in FEATURE_CHOICES:
         raise ConfigError(f"visual feature must be one of {FEATURE_CHOICES}, got {feature!r}")

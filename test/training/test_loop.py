@@ -112,7 +112,9 @@ def test_other_stages_train_from_shards(
     assert result.finished
     final = result.metrics["final"]
     assert math.isfinite(final["loss"])
-    load_model(tmp_path / stage)
+    # Pretext and probes train no head: started from random weights, no answer is usable.
+    untrained = [] if stage == "supervised" else ["audio", "visual"]
+    assert load_model(tmp_path / stage).card["untrained_networks"] == untrained
     if stage == "pretext":
         extras = torch.load(tmp_path / stage / "stage_modules.pt", weights_only=True)
         assert set(extras) == {"binauralizer"}
@@ -308,4 +310,24 @@ def test_egomotion_stage_trains_the_audio_network_on_measured_turns(
     assert 0.0 < final["measured"] < 1.0
     assert final["measured_turn_error_deg"] < 0.5
     assert math.isfinite(final["geometric"]) and final["geometric"] > 0.0
-    assert load_model(tmp_path / "egomotion").card["stage"] == "egomotion"
+    # Its visual network never trained: inference refuses it for yaw, not for audio.
+    card = load_model(tmp_path / "egomotion").card
+    assert card["stage"] == "egomotion" and card["untrained_networks"] == ["visual"]
+    from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
+    from slfm_ros.evaluation.estimators import build_audio_estimator, build_visual_estimator
+
+    model = tmp_path / "egomotion"
+    assert build_audio_estimator("slfm", SphericalHeadGeometry(), model, "torch").name == "slfm"
+    with pytest.raises(ModelError, match="visual network .* was never trained"):
+        build_visual_estimator("slfm", model=model, backend="torch")
+    # Training the visual network from it (the SLfM stage) clears the mark.
+    follow = tiny_config(
+        "slfm",
+        f"init={model}",
+        "slfm.train_networks=[visual]",
+        "slfm.resolve_sign=false",
+        "optim.max_steps=1",
+        "data.val_samples=0",
+    )
+    train(follow, tmp_path / "visual")
+    assert load_model(tmp_path / "visual").card["untrained_networks"] == []

@@ -67,3 +67,20 @@ def read_model_source(model_dir: str | os.PathLike[str]) -> ModelSource:
         weights_sha256=str(card.get("weights_sha256", "")),
         card=card,
     )
+
+
+def require_trained(source: ModelSource, network: str) -> None:
+    """ModelError when the card says that ``network`` ("audio" or "visual") never trained.
+
+    A stage that trains one network alone from random weights (e.g. egomotion, audio only)
+    leaves the other at its initialisation; its answers would be noise.
+    """
+    untrained = source.card.get("untrained_networks") or []
+    if network in untrained:
+        stage = source.card.get("stage", "?")
+        raise ModelError(
+            f"the {network} network of {source.path} was never trained (its card's "
+            f"untrained_networks: {list(untrained)}, stage {stage}); use a classical {network} "
+            f"estimator with it, or train the {network} network from it "
+            f"(slfm train slfm with init: {source.path})"
+        )
