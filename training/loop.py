@@ -40,10 +40,10 @@ import yaml
 from torch import nn
 
 from slfm_ros.core.atomic_io import atomic_write_text
+from slfm_ros.core.backends.model_source import read_model_source
 from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.models.audio_direction import AudioDirectionNet
 from slfm_ros.core.models.checkpoint import load_model, save_model
-from slfm_ros.core.backends.model_source import read_model_source
 from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.visual_pose import VisualPoseNet
 from training.config import TrainConfig, train_config_from_mapping

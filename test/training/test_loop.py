@@ -318,7 +318,7 @@ def test_egomotion_stage_trains_the_audio_network_on_measured_turns(
 
     model = tmp_path / "egomotion"
     assert build_audio_estimator("slfm", SphericalHeadGeometry(), model, "torch").name == "slfm"
-    with pytest.raises(ModelError, match="visual network .* was never trained"):
+    with pytest.raises(ModelError, match=r"visual network .* was never trained"):
         build_visual_estimator("slfm", model=model, backend="torch")
     # Training the visual network from it (the SLfM stage) clears the mark.
     follow = tiny_config(
