@@ -331,3 +331,12 @@ def test_egomotion_stage_trains_the_audio_network_on_measured_turns(
     )
     train(follow, tmp_path / "visual")
     assert load_model(tmp_path / "visual").card["untrained_networks"] == []
+
+
+def test_egomotion_run_without_any_measured_turn_stops(
+    tiny_config: Callable[..., TrainConfig], tmp_path: Path
+) -> None:
+    # 48 x 32 renders are too small for ORB to measure any turn.
+    cfg = tiny_config("egomotion", "optim.max_steps=60", "data.val_samples=0")
+    with pytest.raises(DatasetError, match="measured no camera turn"):
+        train(cfg, tmp_path / "blind")

@@ -19,18 +19,28 @@ import torch
 from torch import nn
 
 from slfm_ros.core.dsp.iid import iid_votes_torch
+from slfm_ros.core.errors import DatasetError
+from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.losses import egomotion_loss
 from slfm_ros.core.sim.scene import SceneConfig
+from training.config import TrainConfig
 from training.data import Batch, TurnMeter, audio_features
 from training.stages import Stage, StepOutput, angular_error_deg, audio_net, azimuth_error_deg
 from training.stages.slfm import audio_predictions
 
 AUDIO_HEAD = ("audio.head",)
 AUDIO_ENCODER = ("audio.trunk", "audio.project")
+# Training steps after which a run whose matcher has measured no turn at all stops: without
+# measured turns only the binaural and symmetry terms would train, silently.
+NO_TURN_LIMIT_STEPS = 50
 
 
 class EgomotionStage(Stage):
     name = "egomotion"
+
+    def __init__(self, cfg: TrainConfig, model_cfg: ModelConfig):
+        super().__init__(cfg, model_cfg)
+        self.measured_pairs = 0
 
     def turn_meter(self, scene: SceneConfig) -> TurnMeter:
         opts = self.cfg.egomotion
@@ -63,6 +73,8 @@ class EgomotionStage(Stage):
             return t[:, 1:].flatten()
 
         measured_turns = target(batch.measured_turns)
+        if torch.is_grad_enabled():
+            self._check_measured(int(torch.isfinite(measured_turns).sum()))
         losses = egomotion_loss(
             phi_s=source(phi),
             phi_t=target(phi),
@@ -81,6 +93,17 @@ class EgomotionStage(Stage):
             measured_turns[measured], target(batch.turns)[measured]
         )
         return StepOutput(losses["total"], values)
+
+    def _check_measured(self, count: int) -> None:
+        self.measured_pairs += count
+        if self.measured_pairs == 0 and self.step >= NO_TURN_LIMIT_STEPS:
+            opts = self.cfg.egomotion
+            raise DatasetError(
+                f"the {opts.detector} matcher measured no camera turn in the first "
+                f"{NO_TURN_LIMIT_STEPS} training steps: the images may be too small or "
+                "featureless, or the camera (egomotion.hfov_deg, pitch_deg) wrong; render "
+                "larger images, try egomotion.detector: sift, or lower egomotion.min_inliers"
+            )
 
 
 STAGE = EgomotionStage
