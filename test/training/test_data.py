@@ -26,16 +26,24 @@ from training.data import (
 )
 
 
-@pytest.fixture(scope="module")
-def three_views(tiny_config: Callable[..., TrainConfig]) -> tuple[TrainConfig, SampleSource]:
+def three_view_source(
+    tiny_config: Callable[..., TrainConfig], stage: str, *overrides: str
+) -> tuple[TrainConfig, SampleSource]:
+    """Tiny 3-view samples, permuted at every position, and their training source."""
     cfg = tiny_config(
-        "slfm",
+        stage,
         "data.scene.views.num_views=3",
         "data.num_views=3",
         "data.permute_prob=1.0",
-        "data.cache_samples=4",
+        "data.cache_samples=8",
+        *overrides,
     )
     return cfg, open_source(cfg.data, "train")
+
+
+@pytest.fixture(scope="module")
+def three_views(tiny_config: Callable[..., TrainConfig]) -> tuple[TrainConfig, SampleSource]:
+    return three_view_source(tiny_config, "slfm")
 
 
 def test_permuted_views_keep_the_static_source_geometry(
@@ -64,17 +72,13 @@ def test_permuted_views_keep_the_static_source_geometry(
 @pytest.fixture(scope="module")
 def sharp_views(tiny_config: Callable[..., TrainConfig]) -> tuple[TrainConfig, SampleSource]:
     """Three views rendered at 160 x 120 from detailed panoramas: enough texture for ORB."""
-    cfg = tiny_config(
+    return three_view_source(
+        tiny_config,
         "egomotion",
-        "data.scene.views.num_views=3",
         "data.scene.image.width=160",
         "data.scene.image.height=120",
         "data.scene.panoramas.width=1024",
-        "data.num_views=3",
-        "data.permute_prob=1.0",
-        "data.cache_samples=8",
     )
-    return cfg, open_source(cfg.data, "train")
 
 
 def test_turn_meter_measures_the_turns_between_rendered_views(

@@ -91,6 +91,26 @@ def symmetry_loss(
     return audio_symmetry_loss(phi, phi_swapped) + rotation_symmetry_loss(theta_fwd, theta_bwd)
 
 
+def audio_pair_terms(
+    phi_s: torch.Tensor,
+    phi_t: torch.Tensor,
+    phi_s_swapped: torch.Tensor,
+    phi_t_swapped: torch.Tensor,
+    iid_target_s: torch.Tensor,
+    iid_target_t: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binaural IID loss and audio symmetry loss of both clips of a pair, batch means."""
+    binaural = 0.5 * (
+        binaural_iid_loss(phi_s, iid_target_s).mean()
+        + binaural_iid_loss(phi_t, iid_target_t).mean()
+    )
+    symmetry = 0.5 * (
+        audio_symmetry_loss(phi_s, phi_s_swapped).mean()
+        + audio_symmetry_loss(phi_t, phi_t_swapped).mean()
+    )
+    return binaural, symmetry
+
+
 def slfm_total_loss(
     phi_s: torch.Tensor,
     phi_t: torch.Tensor,
@@ -120,18 +140,10 @@ def slfm_total_loss(
     """
     geo_s, geo_t = (phi_s, phi_t) if geometric_trains_audio else (phi_s.detach(), phi_t.detach())
     geometric = geometric_loss(geo_s, geo_t, theta_hat, reflection_invariant).mean()
-    binaural = 0.5 * (
-        binaural_iid_loss(phi_s, iid_target_s).mean()
-        + binaural_iid_loss(phi_t, iid_target_t).mean()
+    binaural, audio_symmetry = audio_pair_terms(
+        phi_s, phi_t, phi_s_swapped, phi_t_swapped, iid_target_s, iid_target_t
     )
-    symmetry = (
-        0.5
-        * (
-            audio_symmetry_loss(phi_s, phi_s_swapped).mean()
-            + audio_symmetry_loss(phi_t, phi_t_swapped).mean()
-        )
-        + rotation_symmetry_loss(theta_hat, theta_hat_reverse).mean()
-    )
+    symmetry = audio_symmetry + rotation_symmetry_loss(theta_hat, theta_hat_reverse).mean()
     w_geo, w_bin, w_sym = weights
     total = w_geo * geometric + w_bin * binaural + w_sym * symmetry
     return {"geometric": geometric, "binaural": binaural, "symmetry": symmetry, "total": total}
@@ -163,13 +175,8 @@ def egomotion_loss(
     geometric = torch.where(measured, per_pair, torch.zeros_like(per_pair)).sum() / count.clamp(
         min=1
     )
-    binaural = 0.5 * (
-        binaural_iid_loss(phi_s, iid_target_s).mean()
-        + binaural_iid_loss(phi_t, iid_target_t).mean()
-    )
-    symmetry = 0.5 * (
-        audio_symmetry_loss(phi_s, phi_s_swapped).mean()
-        + audio_symmetry_loss(phi_t, phi_t_swapped).mean()
+    binaural, symmetry = audio_pair_terms(
+        phi_s, phi_t, phi_s_swapped, phi_t_swapped, iid_target_s, iid_target_t
     )
     w_geo, w_bin, w_sym = weights
     return {
