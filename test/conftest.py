@@ -235,8 +235,9 @@ def pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServ
 
 @pytest.fixture(scope="session")
 def save_tiny_model() -> Callable[..., Path]:
-    """save_tiny_model(folder, seed=0): a randomly initialised model folder (card + weights)
-    of the ``small`` preset with a 48 x 64 quarter-width visual network, fast enough for tests."""
+    """save_tiny_model(folder, seed=0, **card_extra): a randomly initialised model folder (card
+    + weights) of the ``small`` preset with a 48 x 64 quarter-width visual network, fast enough
+    for tests; ``card_extra`` adds card entries."""
     import torch
 
     from slfm_ros.core.models.audio_direction import AudioDirectionNet
@@ -248,9 +249,15 @@ def save_tiny_model() -> Callable[..., Path]:
         {"preset": "small", "visual": {"image_height": 48, "image_width": 64, "width_mult": 0.25}}
     )
 
-    def save(folder: Path, seed: int = 0) -> Path:
+    def save(folder: Path, seed: int = 0, **card_extra: object) -> Path:
         torch.manual_seed(seed)
-        return save_model(folder, cfg, AudioDirectionNet(cfg.audio), VisualPoseNet(cfg.visual))
+        return save_model(
+            folder,
+            cfg,
+            AudioDirectionNet(cfg.audio),
+            VisualPoseNet(cfg.visual),
+            card_extra=card_extra,
+        )
 
     return save
 

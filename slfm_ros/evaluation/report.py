@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from slfm_ros.core.atomic_io import atomic_write_bytes, atomic_write_text
-from slfm_ros.core.errors import ConfigError
+from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.evaluation.metrics import azimuth_errors, yaw_errors
 
 if TYPE_CHECKING:
@@ -267,6 +267,7 @@ def run_report(
     Every estimator is built before the first one runs, so a missing model or an unknown name
     fails at once (ModelError, ConfigError, DatasetError for the data folder).
     """
+    from slfm_ros.core.backends.model_source import read_model_source, trained_networks
     from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
     from slfm_ros.core.sim.dataset import ShardedDataset
     from slfm_ros.evaluation.estimators import (
@@ -288,17 +289,24 @@ def run_report(
     jobs: list[_Job] = []
     for row_label, folder in [(label, model), *compare]:
         path = resolve_model_dir(folder)
+        # A network no stage has trained (e.g. the visual one after the egomotion stage) is
+        # left out of the row rather than scored as noise.
+        trained = trained_networks(read_model_source(path))
         # A learned network has no use for the receiver geometry: one estimator serves all.
-        audio = build_audio_estimator("slfm", SphericalHeadGeometry(), path, backend)
+        audio = (
+            build_audio_estimator("slfm", SphericalHeadGeometry(), path, backend)
+            if "audio" in trained
+            else None
+        )
+        visual = (
+            build_visual_estimator("slfm", model=path, backend=backend)
+            if "visual" in trained
+            else None
+        )
+        if audio is None and visual is None:
+            raise ModelError(f"{path}: neither network of this model has been trained")
         jobs.append(
-            _Job(
-                row_label,
-                "learned",
-                audio,
-                build_visual_estimator("slfm", model=path, backend=backend),
-                str(path),
-                backend_label(path, backend),
-            )
+            _Job(row_label, "learned", audio, visual, str(path), backend_label(path, backend))
         )
     for name in baselines:
         if name in AUDIO_BASELINES:

@@ -350,3 +350,19 @@ def test_split_steps_equal_step_and_a_clock_restart_resets(stream) -> None:
     restarted = whole.step()
     assert restarted and "time_jump" in codes(restarted[0].events)
     assert restarted[0].end_ns < out_whole[0][0]
+
+
+def test_model_with_an_untrained_network_falls_back(small_model_dir, tmp_path) -> None:
+    import yaml
+
+    audio_only = tmp_path / "audio_only"
+    audio_only.mkdir()
+    (audio_only / "weights.pt").write_bytes((small_model_dir / "weights.pt").read_bytes())
+    card = yaml.safe_load((small_model_dir / "card.yaml").read_text())
+    card["untrained_networks"] = ["visual"]
+    (audio_only / "card.yaml").write_text(yaml.safe_dump(card))
+    loc = StreamingLocalizer(PipelineConfig(estimator="slfm", model_dir=str(audio_only)))
+    assert loc.estimators.backend == "classic"
+    [event] = loc.startup_events
+    assert event.code == "model_fallback" and "visual network" in event.message
+    assert "never trained" in event.message

@@ -173,6 +173,22 @@ def test_compare_adds_a_row(
     assert not math.isnan(float(supervised[0])) and supervised[4] != EMPTY_CELL
 
 
+def test_a_network_no_stage_trained_is_left_out_of_its_row(
+    data_dir: Path, tmp_path: Path, save_tiny_model: Callable[..., Path]
+) -> None:
+    audio_only = save_tiny_model(tmp_path / "audio_only", untrained_networks=["visual"])
+    result = run_report(data_dir, audio_only, "torch", baselines=(), limit=1)
+    row = result.rows[0].as_dict()
+    assert row["audio_n"] > 0 and "yaw_n" not in row
+    cells = table(markdown(result))["slfm"]
+    assert cells[0] != EMPTY_CELL and cells[4] == EMPTY_CELL
+    with pytest.raises(ModelError, match=r"visual network .* was never trained"):
+        build_visual_estimator("slfm", model=audio_only, backend="torch")
+    untrained = save_tiny_model(tmp_path / "untrained", untrained_networks=["audio", "visual"])
+    with pytest.raises(ModelError, match="neither network"):
+        run_report(data_dir, untrained, "torch", baselines=(), limit=1)
+
+
 def test_bad_inputs_fail_clearly(data_dir: Path, model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown baseline"):
         parse_baselines("gcc_phat,superglue")

@@ -69,18 +69,28 @@ def read_model_source(model_dir: str | os.PathLike[str]) -> ModelSource:
     )
 
 
+NETWORKS = ("audio", "visual")
+
+
+def trained_networks(source: ModelSource) -> tuple[str, ...]:
+    """The networks of the model that some training stage has trained (see
+    ``require_trained``); cards without the entry count as fully trained."""
+    untrained = source.card.get("untrained_networks") or []
+    return tuple(n for n in NETWORKS if n not in untrained)
+
+
 def require_trained(source: ModelSource, network: str) -> None:
     """ModelError when the card says that ``network`` ("audio" or "visual") never trained.
 
     A stage that trains one network alone from random weights (e.g. egomotion, audio only)
     leaves the other at its initialisation; its answers would be noise.
     """
-    untrained = source.card.get("untrained_networks") or []
-    if network in untrained:
+    if network not in trained_networks(source):
+        untrained = source.card.get("untrained_networks")
         stage = source.card.get("stage", "?")
         raise ModelError(
             f"the {network} network of {source.path} was never trained (its card's "
-            f"untrained_networks: {list(untrained)}, stage {stage}); use a classical {network} "
+            f"untrained_networks: {untrained}, stage {stage}); use a classical {network} "
             f"estimator with it, or train the {network} network from it "
             f"(slfm train slfm with init: {source.path})"
         )
