@@ -253,6 +253,10 @@ class SlfmConfig:
                    shrink to phi = 0 while the visual network is still guessing.
     resolve_sign:  after training, fix the global sign of both heads with the IID cue.
     sign_samples:  training clips used to resolve the sign.
+    measured_turn_sign: then check the rotation head's sign alone against camera turns
+                   measured from the same samples' images (the matcher of the egomotion
+                   section) and negate it when most disagree; pairs the matcher declines do
+                   not vote.
     """
 
     geometric_weight: float = 10.0
@@ -266,6 +270,7 @@ class SlfmConfig:
     audio_geometric_start_step: int = 0
     resolve_sign: bool = True
     sign_samples: int = 256
+    measured_turn_sign: bool = True
 
     def __post_init__(self) -> None:
         for name in ("geometric_weight", "binaural_weight", "symmetry_weight"):

@@ -45,8 +45,8 @@ from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.visual_pose import preprocess_images_numpy
 from slfm_ros.core.sim.camera_effects import colour_jitter
 from slfm_ros.core.sim.dataset import OnTheFlyDataset, SampleSource, ShardedDataset
-from slfm_ros.core.sim.scene import MultiViewSample
-from training.config import DataConfig
+from slfm_ros.core.sim.scene import MultiViewSample, SceneConfig
+from training.config import DataConfig, EgomotionConfig
 
 
 @dataclass
@@ -160,6 +160,17 @@ class TurnMeter:
             if estimate.valid:
                 turns[k] = estimate.angle
         return turns
+
+
+def turn_meter_for(opts: EgomotionConfig, scene: SceneConfig) -> TurnMeter:
+    """The matcher of the egomotion section for images rendered with ``scene`` (its camera
+    unless ``opts.hfov_deg`` names one)."""
+    hfov, pitch = (
+        (opts.hfov_deg, opts.pitch_deg)
+        if opts.hfov_deg
+        else (scene.image.hfov_deg, scene.image.pitch_deg)
+    )
+    return TurnMeter(opts.detector, hfov, pitch, opts.min_inliers)
 
 
 class SampleTransform:

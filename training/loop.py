@@ -55,6 +55,7 @@ from training.data import (
     eval_loader,
     open_source,
     train_loader,
+    turn_meter_for,
 )
 from training.runtime import (
     DistContext,
@@ -69,8 +70,9 @@ from training.runtime import (
     seed_everything,
     set_rng_state,
 )
-from training.sign import resolve_sign
-from training.stages import Stage, get_stage
+from training.sign import resolve_rotation_sign, resolve_sign
+from training.stages import Stage, audio_net, get_stage, visual_net
+from training.stages.slfm import pair_predictions
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_FILE = "best.pt"
@@ -595,16 +597,44 @@ class Trainer:
                 ) from exc
             raise
 
-    def _sign_clips(self) -> torch.Tensor:
-        """Un-augmented waveforms (N, 2, S) of the first training samples, all views."""
+    def _sign_batches(self) -> list[Batch]:
+        """Un-augmented batches of the first training samples (enough for sign_samples clips),
+        with measured turns when the rotation sign is checked against them."""
+        opts = self.cfg.slfm
+        meter = (
+            turn_meter_for(self.cfg.egomotion, self.train_source.config)
+            if opts.measured_turn_sign
+            else None
+        )
         samples = EvalSamples(
             self.train_source,
-            SampleTransform(self.model_cfg, self.cfg.data, train=False),
-            math.ceil(self.cfg.slfm.sign_samples / self.cfg.data.num_views),
+            SampleTransform(self.model_cfg, self.cfg.data, train=False, turn_meter=meter),
+            math.ceil(opts.sign_samples / self.cfg.data.num_views),
         )
-        loader = eval_loader(samples, self.cfg.optim.batch_size, self.cfg.data.workers)
-        clips = torch.cat([batch.audio.flatten(0, 1) for batch in loader])
-        return clips[: self.cfg.slfm.sign_samples]
+        return list(eval_loader(samples, self.cfg.optim.batch_size, self.cfg.data.workers))
+
+    def _resolve_signs(self) -> dict[str, Any]:
+        """The global sign of both heads from the IID cue, then (measured_turn_sign) the
+        rotation head's own sign from measured turns; the reports for the metrics."""
+        batches = self._sign_batches()
+        audio, visual = audio_net(self.model.nets), visual_net(self.model.nets)
+        clips = torch.cat([batch.audio.flatten(0, 1) for batch in batches])
+        report = resolve_sign(
+            audio, visual, clips[: self.cfg.slfm.sign_samples], self.model_cfg.audio.stft_config()
+        )
+        out: dict[str, Any] = {"sign": report.as_dict()}
+        if self.cfg.slfm.measured_turn_sign:
+            was_training = visual.training
+            visual.eval()
+            with torch.no_grad():
+                theta = torch.cat(
+                    [pair_predictions(visual, b.images.to(self.device), False)[0] for b in batches]
+                )
+            visual.train(was_training)
+            measured = torch.cat([b.measured_turns[:, 1:].flatten() for b in batches])
+            rotation = resolve_rotation_sign(visual, theta.cpu(), measured)
+            out["rotation_sign"] = rotation.as_dict()
+        return out
 
     def _finish(self) -> TrainResult:
         cfg = self.cfg
@@ -621,13 +651,7 @@ class Trainer:
             else:
                 extra["weights_from_step"] = state.step
             if cfg.stage == "slfm" and cfg.slfm.resolve_sign:
-                report = resolve_sign(
-                    self.model.nets["audio"],
-                    self.model.nets["visual"],
-                    self._sign_clips(),
-                    self.model_cfg.audio.stft_config(),
-                )
-                extra["sign"] = report.as_dict()
+                extra.update(self._resolve_signs())
             final = self._evaluate_guarded(reduce=False) if self.val_source is not None else {}
             self._log("final", final, state.step)
             metrics = self._metrics(final, extra)
@@ -697,6 +721,9 @@ class Trainer:
         if "sign" in metrics:
             card_metrics["sign_agreement"] = metrics["sign"]["agreement"]
             card_metrics["sign_flipped"] = metrics["sign"]["flipped"]
+        if "rotation_sign" in metrics:
+            card_metrics["rotation_sign_agreement"] = metrics["rotation_sign"]["agreement"]
+            card_metrics["rotation_sign_flipped"] = metrics["rotation_sign"]["flipped"]
         save_model(
             self.out,
             self.model_cfg,

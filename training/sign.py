@@ -14,6 +14,10 @@ and the rotation head together, because the geometric loss ties their signs - by
 weight and bias of each head's last Linear layer. tanh is odd, so every later prediction is
 exactly the negation of the earlier one; the architecture and the exported graph are
 unchanged. No angle label is used; the physical cue is the only input.
+
+The plain geometric loss ties the two signs; the reflection-invariant one does not (see
+``resolve_rotation_sign``), so the rotation head's sign is then checked on its own against
+camera turns measured from the images by feature matching, which carry a sign and no label.
 """
 
 from __future__ import annotations
@@ -51,13 +55,18 @@ def _last_linear(head: nn.Module, name: str) -> nn.Linear:
 
 
 @torch.no_grad()
+def negate_head(net: nn.Module, name: str) -> None:
+    """Negate the output of ``net``'s head (tanh is odd: every answer changes sign), in place."""
+    layer = _last_linear(net.get_submodule("head"), name)
+    layer.weight.neg_()
+    if layer.bias is not None:
+        layer.bias.neg_()
+
+
 def flip_heads(audio_net: nn.Module, visual_net: nn.Module) -> None:
     """Negate the outputs of both heads (phi -> -phi, theta -> -theta), in place."""
-    for name, net in (("audio", audio_net), ("visual", visual_net)):
-        layer = _last_linear(net.get_submodule("head"), name)
-        layer.weight.neg_()
-        if layer.bias is not None:
-            layer.bias.neg_()
+    negate_head(audio_net, "audio")
+    negate_head(visual_net, "visual")
 
 
 @torch.no_grad()
@@ -86,6 +95,46 @@ def side_agreement(
     finally:
         audio_net.train(was_training)
     return (agree / counted if counted else 1.0), counted
+
+
+@dataclass(frozen=True)
+class RotationSignReport:
+    """pairs: view pairs with a measured turn of at least MIN_MEASURED_TURN; agreement: share
+    of them where the rotation head's sign matched the measured turn's, before any flip;
+    flipped: whether the rotation head alone was negated."""
+
+    pairs: int
+    agreement: float
+    flipped: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Measured turns smaller than this (radians, 2 deg) do not vote: their sign is the least sure.
+MIN_MEASURED_TURN = 0.035
+
+
+@torch.no_grad()
+def resolve_rotation_sign(
+    visual_net: nn.Module, theta: torch.Tensor, measured: torch.Tensor
+) -> RotationSignReport:
+    """Negate the rotation head alone when its predictions ``theta`` (P,) disagree in sign
+    with the turns ``measured`` (P,) by feature matching (NaN = not measured) on most pairs.
+
+    Why: with the reflection-invariant geometric loss, theta and -theta cost the same for any
+    audio predictions (mirroring both views' azimuths negates the turn), so the rotation head
+    settles on a sign of its own that the IID cue of the audio network cannot fix. A turn
+    measured from the images has a definite sign and needs no label.
+    """
+    usable = torch.isfinite(measured) & (measured.abs() >= MIN_MEASURED_TURN) & (theta != 0)
+    pairs = int(usable.sum())
+    agree = int((torch.sign(theta) == torch.sign(measured))[usable].sum())
+    agreement = agree / pairs if pairs else 1.0
+    flipped = pairs > 0 and agreement < 0.5
+    if flipped:
+        negate_head(visual_net, "visual")
+    return RotationSignReport(pairs=pairs, agreement=agreement, flipped=flipped)
 
 
 def resolve_sign(

@@ -289,11 +289,14 @@ def test_train_networks_selects_what_trains(tiny_config: Callable[..., TrainConf
 def test_egomotion_stage_trains_the_audio_network_on_measured_turns(
     tiny_config: Callable[..., TrainConfig], tmp_path: Path
 ) -> None:
-    cfg = tiny_config(
-        "egomotion",
+    sharp = (  # images ORB can match
         "data.scene.image.width=160",
         "data.scene.image.height=120",
         "data.scene.panoramas.width=1024",
+    )
+    cfg = tiny_config(
+        "egomotion",
+        *sharp,
         "data.val_samples=8",
         "optim.max_steps=2",
         "run.eval_every=0",
@@ -320,17 +323,21 @@ def test_egomotion_stage_trains_the_audio_network_on_measured_turns(
     assert build_audio_estimator("slfm", SphericalHeadGeometry(), model, "torch").name == "slfm"
     with pytest.raises(ModelError, match=r"visual network .* was never trained"):
         build_visual_estimator("slfm", model=model, backend="torch")
-    # Training the visual network from it (the SLfM stage) clears the mark.
+    # Training the visual network from it (the SLfM stage) clears the mark, and the rotation
+    # head's sign is checked against the turns measured on the training images.
     follow = tiny_config(
         "slfm",
         f"init={model}",
+        *sharp,
         "slfm.train_networks=[visual]",
-        "slfm.resolve_sign=false",
         "optim.max_steps=1",
         "data.val_samples=0",
     )
-    train(follow, tmp_path / "visual")
-    assert load_model(tmp_path / "visual").card["untrained_networks"] == []
+    result = train(follow, tmp_path / "visual")
+    card = load_model(tmp_path / "visual").card
+    assert card["untrained_networks"] == []
+    assert result.metrics["rotation_sign"]["pairs"] > 0
+    assert card["metrics"]["rotation_sign_flipped"] == result.metrics["rotation_sign"]["flipped"]
 
 
 def test_egomotion_run_without_any_measured_turn_stops(

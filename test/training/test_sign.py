@@ -14,7 +14,7 @@ from slfm_ros.core.models.losses import geometric_loss
 from slfm_ros.core.models.visual_pose import VisualPoseNet
 from slfm_ros.core.sim.dataset import OnTheFlyDataset
 from training.config import TrainConfig
-from training.sign import flip_heads, resolve_sign, side_agreement
+from training.sign import flip_heads, resolve_rotation_sign, resolve_sign, side_agreement
 
 
 @pytest.fixture
@@ -122,3 +122,28 @@ def test_simulated_sources_on_the_left_vote_left(
     assert report.flipped and report.agreement < 0.5
     with torch.no_grad():
         assert float(audio(torch.zeros(1, *audio.cfg.feature_shape))) > 0
+
+
+def test_rotation_head_alone_follows_the_measured_turns(
+    nets: tuple[AudioDirectionNet, VisualPoseNet],
+) -> None:
+    audio, visual = nets
+    images = torch.randn(4, 2, 3, visual.cfg.image_height, visual.cfg.image_width)
+    before_phi = audio.head[-1].bias.clone()
+    with torch.no_grad():
+        theta = visual(images[:, 0], images[:, 1])
+    # Turns of the opposite sign on 3 pairs; one pair declined (NaN), one too small to vote.
+    measured = -torch.sign(theta) * torch.tensor([0.3, 0.5, 0.02, 0.4])
+    measured[3] = float("nan")
+    report = resolve_rotation_sign(visual, theta, measured)
+    assert report.pairs == 2 and report.agreement == 0.0 and report.flipped
+    with torch.no_grad():
+        torch.testing.assert_close(visual(images[:, 0], images[:, 1]), -theta)
+    assert torch.equal(audio.head[-1].bias, before_phi)  # the audio head is not touched
+    # Agreeing turns, or none measured at all, change nothing.
+    flipped = visual(images[:, 0], images[:, 1]).detach()
+    for turns in (torch.sign(flipped) * 0.3, torch.full_like(flipped, float("nan"))):
+        report = resolve_rotation_sign(visual, flipped, turns)
+        assert not report.flipped and report.agreement == 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(visual(images[:, 0], images[:, 1]), flipped)

@@ -24,7 +24,7 @@ from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.losses import egomotion_loss
 from slfm_ros.core.sim.scene import SceneConfig
 from training.config import TrainConfig
-from training.data import Batch, TurnMeter, audio_features
+from training.data import Batch, TurnMeter, audio_features, turn_meter_for
 from training.stages import Stage, StepOutput, angular_error_deg, audio_net, azimuth_error_deg
 from training.stages.slfm import audio_predictions
 
@@ -43,13 +43,7 @@ class EgomotionStage(Stage):
         self.measured_pairs = 0
 
     def turn_meter(self, scene: SceneConfig) -> TurnMeter:
-        opts = self.cfg.egomotion
-        return TurnMeter(
-            opts.detector,
-            opts.hfov_deg or scene.image.hfov_deg,
-            opts.pitch_deg if opts.hfov_deg else scene.image.pitch_deg,
-            opts.min_inliers,
-        )
+        return turn_meter_for(self.cfg.egomotion, scene)
 
     def trainable(self) -> tuple[str, ...]:
         return AUDIO_HEAD + (AUDIO_ENCODER if self.cfg.egomotion.finetune else ())
