@@ -222,7 +222,7 @@ def test_geometric_term_can_leave_the_audio_predictions_fixed() -> None:
             geometric_trains_audio=trains_audio,
         )
         out["total"].backward()
-        totals[trains_audio] = float(out["total"])
+        totals[trains_audio] = out["total"].item()
         assert turn.grad is not None and float(turn.grad.abs().sum()) > 0
         audio_grad = sum(float(leaf.grad.abs().sum()) for leaf in leaves if leaf.grad is not None)
         assert (audio_grad > 0) == trains_audio
