@@ -724,6 +724,7 @@ class Trainer:
         if "rotation_sign" in metrics:
             card_metrics["rotation_sign_agreement"] = metrics["rotation_sign"]["agreement"]
             card_metrics["rotation_sign_flipped"] = metrics["rotation_sign"]["flipped"]
+            card_metrics["rotation_sign_decided"] = metrics["rotation_sign"]["decided"]
         save_model(
             self.out,
             self.model_cfg,

@@ -22,10 +22,12 @@ camera turns measured from the images by feature matching, which carry a sign an
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from scipy.stats import binomtest
 from torch import nn
 
 from slfm_ros.core.dsp.iid import iid_votes_torch
@@ -101,11 +103,14 @@ def side_agreement(
 class RotationSignReport:
     """pairs: view pairs with a measured turn of at least MIN_MEASURED_TURN; agreement: share
     of them where the rotation head's sign matched the measured turn's, before any flip;
-    flipped: whether the rotation head alone was negated."""
+    flipped: whether the rotation head alone was negated; decided: whether the agreement is
+    farther from one half than chance explains (two-sided binomial test, p < SIGN_TEST_ALPHA).
+    An undecided head has not learned which way the camera turns."""
 
     pairs: int
     agreement: float
     flipped: bool
+    decided: bool
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +118,8 @@ class RotationSignReport:
 
 # Measured turns smaller than this (radians, 2 deg) do not vote: their sign is the least sure.
 MIN_MEASURED_TURN = 0.035
+# Significance level of the binomial test behind RotationSignReport.decided.
+SIGN_TEST_ALPHA = 0.05
 
 
 @torch.no_grad()
@@ -134,7 +141,20 @@ def resolve_rotation_sign(
     flipped = pairs > 0 and agreement < 0.5
     if flipped:
         negate_head(visual_net, "visual")
-    return RotationSignReport(pairs=pairs, agreement=agreement, flipped=flipped)
+    decided = pairs > 0 and binomtest(agree, pairs).pvalue < SIGN_TEST_ALPHA
+    if pairs == 0:
+        warnings.warn(
+            "no measured turn to check the rotation head's sign against; its sign is unchecked",
+            stacklevel=3,
+        )
+    elif not decided:
+        warnings.warn(
+            f"the rotation head's sign is undecided: {agree} of {pairs} measured turns agreed "
+            "with it, no more than chance explains; the visual network has not learned which "
+            "way the camera turns",
+            stacklevel=3,
+        )
+    return RotationSignReport(pairs=pairs, agreement=agreement, flipped=flipped, decided=decided)
 
 
 def resolve_sign(

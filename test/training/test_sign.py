@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -135,15 +136,42 @@ def test_rotation_head_alone_follows_the_measured_turns(
     # Turns of the opposite sign on 3 pairs; one pair declined (NaN), one too small to vote.
     measured = -torch.sign(theta) * torch.tensor([0.3, 0.5, 0.02, 0.4])
     measured[3] = float("nan")
-    report = resolve_rotation_sign(visual, theta, measured)
+    with pytest.warns(UserWarning, match="undecided: 0 of 2"):
+        report = resolve_rotation_sign(visual, theta, measured)
     assert report.pairs == 2 and report.agreement == 0.0 and report.flipped
+    assert not report.decided  # two pairs are too few to rule out chance
     with torch.no_grad():
         torch.testing.assert_close(visual(images[:, 0], images[:, 1]), -theta)
     assert torch.equal(audio.head[-1].bias, before_phi)  # the audio head is not touched
     # Agreeing turns, or none measured at all, change nothing.
     flipped = visual(images[:, 0], images[:, 1]).detach()
-    for turns in (torch.sign(flipped) * 0.3, torch.full_like(flipped, float("nan"))):
-        report = resolve_rotation_sign(visual, flipped, turns)
+    for turns, warning in (
+        (torch.sign(flipped) * 0.3, "undecided: 4 of 4"),
+        (torch.full_like(flipped, float("nan")), "no measured turn"),
+    ):
+        with pytest.warns(UserWarning, match=warning):
+            report = resolve_rotation_sign(visual, flipped, turns)
         assert not report.flipped and report.agreement == 1.0
     with torch.no_grad():
         torch.testing.assert_close(visual(images[:, 0], images[:, 1]), flipped)
+
+
+def test_rotation_sign_is_decided_only_beyond_chance(
+    nets: tuple[AudioDirectionNet, VisualPoseNet],
+) -> None:
+    """A head that agrees with 30 of 32 measured turns is decided and kept; one that agrees
+    with half of them has not learned the direction: it is reported undecided, with a warning."""
+    _, visual = nets
+    measured = torch.linspace(0.1, 0.5, 32) * torch.tensor([1.0, -1.0]).repeat(16)
+    confident = measured.clone()
+    confident[:2] *= -1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = resolve_rotation_sign(visual, confident, measured)
+    assert report.decided and not report.flipped and report.agreement == pytest.approx(30 / 32)
+    coin = measured.clone()
+    coin[::4] *= -1
+    coin[1::4] *= -1
+    with pytest.warns(UserWarning, match="undecided: 16 of 32"):
+        report = resolve_rotation_sign(visual, coin, measured)
+    assert not report.decided and report.agreement == 0.5
