@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
@@ -62,6 +63,9 @@ from slfm_ros.nodes.camera_params import CAMERA_NODE
 from slfm_ros.nodes.diagnostics import StatusReport, to_diagnostic_array
 from slfm_ros.nodes.node_main import run_node
 from slfm_ros.nodes.ros_params import declare_node_params
+
+# Longest wait for /diagnostics subscribers to acknowledge the status sent on stopping [s].
+FINAL_STATUS_ACK_S = 2.0
 
 IMAGE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
@@ -286,6 +290,13 @@ class CameraNode(Node):
             )
         )
 
+    def publish_last_diagnostics(self) -> None:
+        """The reason it stopped, for whoever watches /diagnostics, held until subscribers
+        acknowledge it (at most FINAL_STATUS_ACK_S): destroyed right after publishing, the
+        node could take the message with it undelivered."""
+        self.publish_diagnostics()
+        self._diag_pub.wait_for_all_acked(Duration(seconds=FINAL_STATUS_ACK_S))
+
     def destroy_node(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
@@ -299,7 +310,7 @@ def _spin_until_finished(node: CameraNode) -> int:
     while rclpy.ok() and not node.finished.is_set():
         rclpy.spin_once(node, timeout_sec=0.1)
     if node.finished.is_set() and rclpy.ok():
-        node.publish_diagnostics()  # the reason it stopped, for whoever watches /diagnostics
+        node.publish_last_diagnostics()
     return node.exit_code
 
 
