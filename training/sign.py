@@ -142,16 +142,14 @@ def resolve_rotation_sign(
     if flipped:
         negate_head(visual_net, "visual")
     decided = pairs > 0 and binomtest(agree, pairs).pvalue < SIGN_TEST_ALPHA
-    if pairs == 0:
+    if not decided:
+        # stacklevel 3: past torch.no_grad's wrapper, to the caller.
         warnings.warn(
-            "no measured turn to check the rotation head's sign against; its sign is unchecked",
-            stacklevel=3,
-        )
-    elif not decided:
-        warnings.warn(
-            f"the rotation head's sign is undecided: {agree} of {pairs} measured turns agreed "
-            "with it, no more than chance explains; the visual network has not learned which "
-            "way the camera turns",
+            "no measured turn to check the rotation head's sign against; its sign is unchecked"
+            if pairs == 0
+            else f"the rotation head's sign is undecided: {agree} of {pairs} measured turns "
+            "agreed with it, no more than chance explains; the visual network has not learned "
+            "which way the camera turns",
             stacklevel=3,
         )
     return RotationSignReport(pairs=pairs, agreement=agreement, flipped=flipped, decided=decided)
