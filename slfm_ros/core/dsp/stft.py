@@ -4,7 +4,13 @@ Per channel: centred STFT (reflect padding of n_fft // 2 on both ends), rectangu
 ``win_length`` samples centred inside ``n_fft`` (what torch.stft does when given no window),
 one-sided spectrum with the last (Nyquist) bin dropped -> ``freq_bins`` = 256 bins.
 Magnitude: 20*log10(max(|X|, 1e-5)) mapped linearly from ``db_range`` to [-1, 1], clipped.
-Phase: angle(X) / pi, in [-1, 1].
+Phase: angle(X) / pi, in [-1, 1], with ``phase_reference``:
+  ``absolute``   each ear's own phase (the reference's features);
+  ``interaural`` each ear's phase relative to the other ear, wrap(angle(X_L) - angle(X_R)) / pi
+                 for the left plane and its negation for the right. The direction cue is the
+                 interaural phase difference, which a network would otherwise have to compute
+                 from two absolute phases that change with the source signal; this gives it
+                 directly and keeps swapping the ears a plain permutation of the planes.
 Feature layout: (4, freq_bins, time_frames) = [L magnitude, L phase, R magnitude, R phase].
 
 Hop: ``clip_samples // (time_frames - 1)``. A centred STFT of N samples has 1 + N // hop frames,
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     import torch
 
 MAGNITUDE_FLOOR = 1e-5
+PHASE_REFERENCES = ("absolute", "interaural")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class StftConfig:
     n_fft, win_length: samples.
     time_frames, freq_bins: output size.
     db_range:     (low, high) dB mapped to (-1, 1).
+    phase_reference: "absolute" or "interaural" (see the module docstring).
     """
 
     sample_rate: int = 16000
@@ -49,9 +57,15 @@ class StftConfig:
     time_frames: int = 256
     freq_bins: int = 256
     db_range: tuple[float, float] = (-100.0, 60.0)
+    phase_reference: str = "absolute"
 
     def __post_init__(self) -> None:
         problems = []
+        if self.phase_reference not in PHASE_REFERENCES:
+            problems.append(
+                f"phase_reference must be one of {list(PHASE_REFERENCES)}, "
+                f"got {self.phase_reference!r}"
+            )
         if self.sample_rate <= 0:
             problems.append(f"sample_rate must be > 0, got {self.sample_rate}")
         if not 0 < self.win_length <= self.n_fft:
@@ -149,11 +163,16 @@ def binaural_features(
     """(clip_samples, 2) float audio -> (4, freq_bins, time_frames) float32 features."""
     cfg = cfg or StftConfig()
     arr = _check_binaural(audio, cfg)
+    specs = [stft(arr[:, ch], cfg) for ch in range(2)]
+    phases = [np.angle(spec) for spec in specs]
+    if cfg.phase_reference == "interaural":
+        # angle(L * conj(R)) is the wrapped difference without a separate wrap step.
+        ipd = np.angle(specs[0] * np.conj(specs[1]))
+        phases = [ipd, -ipd]
     planes = []
-    for ch in range(2):
-        spec = stft(arr[:, ch], cfg)
+    for spec, phase in zip(specs, phases, strict=True):
         planes.append(normalise_magnitude(np.abs(spec), cfg))
-        planes.append((np.angle(spec) / math.pi).astype(np.float32))
+        planes.append((phase / math.pi).astype(np.float32))
     return np.stack(planes)
 
 
@@ -203,6 +222,10 @@ def binaural_features_torch(audio: torch.Tensor, cfg: StftConfig | None = None) 
     low, high = cfg.db_range
     db = 20.0 * torch.log10(torch.clamp(spec.abs(), min=MAGNITUDE_FLOOR))
     magnitude = torch.clamp(2.0 * (db - low) / (high - low) - 1.0, -1.0, 1.0)
-    phase = torch.angle(spec) / math.pi
+    if cfg.phase_reference == "interaural":
+        ipd = torch.angle(spec[:, 0] * spec[:, 1].conj())
+        phase = torch.stack([ipd, -ipd], dim=1) / math.pi
+    else:
+        phase = torch.angle(spec) / math.pi
     features = torch.stack([magnitude, phase], dim=2)  # (B, 2 channels, 2, F, T)
     return features.reshape(audio.shape[0], 4, cfg.freq_bins, cfg.time_frames)

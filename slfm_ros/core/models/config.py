@@ -96,6 +96,9 @@ class AudioNetConfig:
     n_fft, win_length: STFT sizes in samples (rectangular window, centred STFT).
     time_frames, freq_bins: feature size; the hop is derived (see ``StftConfig``).
     db_range:     (low, high) dB mapped to the magnitude feature range [-1, 1].
+    phase_reference: phase planes of the features: "absolute" (each ear's own phase, the
+                  reference) or "interaural" (each ear relative to the other); see
+                  ``slfm_ros.core.dsp.stft``.
     width_mult, blocks: ResNet-18 width multiplier and BasicBlocks per stage.
     feature_dim:  size of the audio feature.
     head_hidden:  hidden units of the direction head.
@@ -109,6 +112,7 @@ class AudioNetConfig:
     time_frames: int = _REFERENCE_STFT.time_frames
     freq_bins: int = _REFERENCE_STFT.freq_bins
     db_range: tuple[float, ...] = _REFERENCE_STFT.db_range
+    phase_reference: str = _REFERENCE_STFT.phase_reference
     width_mult: float = 1.0
     blocks: tuple[int, ...] = (2, 2, 2, 2)
     feature_dim: int = 512
@@ -143,6 +147,7 @@ class AudioNetConfig:
             time_frames=self.time_frames,
             freq_bins=self.freq_bins,
             db_range=(float(self.db_range[0]), float(self.db_range[1])),
+            phase_reference=self.phase_reference,
         )
 
     @property

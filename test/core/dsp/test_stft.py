@@ -91,21 +91,58 @@ def test_torch_stft_matches_numpy_stft() -> None:
         np.testing.assert_allclose(got[ch], stft(x[:, ch], cfg), atol=2e-4, rtol=0)
 
 
-@pytest.mark.parametrize("seconds", [2.55, 1.0])
-def test_numpy_and_torch_features_agree(seconds: float) -> None:
+@pytest.mark.parametrize(
+    ("seconds", "phase_reference"),
+    [(2.55, "absolute"), (1.0, "absolute"), (1.0, "interaural")],
+)
+def test_numpy_and_torch_features_agree(seconds: float, phase_reference: str) -> None:
     torch = pytest.importorskip("torch")
     from slfm_ros.core.dsp.stft import binaural_features_torch
 
     torch.set_num_threads(1)
-    cfg = StftConfig.for_duration(seconds)
+    cfg = StftConfig.for_duration(seconds, phase_reference=phase_reference)
     batch = np.stack([_binaural(cfg.clip_samples, seed) for seed in range(2)])
     expected = np.stack([binaural_features(a, cfg) for a in batch])
     got = binaural_features_torch(torch.from_numpy(batch).transpose(1, 2), cfg).numpy()
-    assert got.shape == (2, 4, 256, 256)
+    assert got.shape == (2, 4, 256, cfg.time_frames)
     np.testing.assert_allclose(got[:, [0, 2]], expected[:, [0, 2]], atol=1e-4, rtol=0)
     # Phase is compared on the circle (-1 and 1 are the same angle).
     phase_diff = np.angle(np.exp(1j * math.pi * (got[:, [1, 3]] - expected[:, [1, 3]])))
     assert np.abs(phase_diff).max() / math.pi < 1e-4
+
+
+def _delayed_noise(samples: int, delay: int, seed: int) -> np.ndarray:
+    """White noise at the left ear and the same noise ``delay`` samples later at the right."""
+    noise = np.random.default_rng(seed).standard_normal(samples + delay)
+    return np.stack([noise[delay:], noise[:samples]], axis=1).astype(np.float32)
+
+
+def test_interaural_phase_is_the_delay_whatever_the_signal() -> None:
+    cfg = StftConfig.for_duration(1.0, phase_reference="interaural")
+    delay = 3  # samples: the right ear hears the source 3 / 16000 s later
+    first = binaural_features(_delayed_noise(cfg.clip_samples, delay, seed=0), cfg)
+    second = binaural_features(_delayed_noise(cfg.clip_samples, delay, seed=1), cfg)
+    low = slice(1, 40)  # bins whose phase difference 2 pi k delay / n_fft stays below pi
+    expected = 2 * np.arange(low.start, low.stop) * delay / cfg.n_fft  # in units of pi
+    for features in (first, second):
+        left_plane = np.median(features[1, low], axis=1)
+        np.testing.assert_allclose(left_plane, expected, atol=0.02)
+        np.testing.assert_allclose(features[3], -features[1], atol=1e-6)
+    # The absolute phases of the same clips have nothing in common.
+    absolute = StftConfig.for_duration(1.0)
+    a = binaural_features(_delayed_noise(cfg.clip_samples, delay, seed=0), absolute)[1, low]
+    b = binaural_features(_delayed_noise(cfg.clip_samples, delay, seed=1), absolute)[1, low]
+    circular_difference = np.angle(np.exp(1j * math.pi * (a - b))) / math.pi
+    assert np.abs(circular_difference).mean() > 0.3  # independent phases: 0.5 on average
+
+
+@pytest.mark.parametrize("phase_reference", ["absolute", "interaural"])
+def test_swapping_the_ears_permutes_the_planes(phase_reference: str) -> None:
+    cfg = StftConfig.for_duration(1.0, phase_reference=phase_reference)
+    clip = _binaural(cfg.clip_samples)
+    features = binaural_features(clip, cfg)
+    swapped = binaural_features(clip[:, ::-1].copy(), cfg)
+    np.testing.assert_allclose(swapped, features[[2, 3, 0, 1]], atol=1e-6)
 
 
 def test_wrong_length_and_bad_config() -> None:
@@ -117,3 +154,5 @@ def test_wrong_length_and_bad_config() -> None:
         StftConfig(win_length=600)
     with pytest.raises(ConfigError, match="freq_bins"):
         StftConfig(freq_bins=300)
+    with pytest.raises(ConfigError, match="phase_reference"):
+        StftConfig(phase_reference="relative")

@@ -56,6 +56,18 @@ def test_partial_override_of_a_preset() -> None:
     assert load_model_config({}) == preset("full")
 
 
+def test_phase_reference_reaches_the_feature_stft() -> None:
+    cfg = load_model_config({"preset": "small", "audio": {"phase_reference": "interaural"}})
+    assert cfg.audio.stft_config().phase_reference == "interaural"
+    assert load_model_config(cfg.to_dict()) == cfg
+    # A card written before the option existed holds no such key: its features were absolute.
+    old_card = cfg.to_dict()
+    del old_card["audio"]["phase_reference"]
+    assert load_model_config(old_card).audio.stft_config().phase_reference == "absolute"
+    with pytest.raises(ConfigError, match="phase_reference"):
+        load_model_config({"audio": {"phase_reference": "binaural"}})
+
+
 def test_unknown_keys_are_named() -> None:
     with pytest.raises(ConfigError, match="colour"):
         load_model_config({"preset": "small", "colour": 1})
