@@ -342,7 +342,8 @@ class SupervisedConfig:
     finetune:         train the encoders too (False = heads only).
     mirror_invariant: accept the front/back mirror of the audio prediction (receivers without
                       front/back cues; scoring folds to the front anyway).
-    audio_weight, visual_weight: weights of the two 1 - cos losses.
+    audio_weight, visual_weight: weights of the two 1 - cos losses; a network with weight 0
+                      neither runs nor trains (the card lists it as untrained).
     """
 
     finetune: bool = True

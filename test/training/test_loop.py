@@ -343,6 +343,31 @@ def test_egomotion_stage_trains_the_audio_network_on_measured_turns(
     assert card["metrics"]["rotation_sign_decided"] is False
 
 
+def test_audio_only_supervised_bound_leaves_the_visual_network_alone(
+    tiny_config: Callable[..., TrainConfig], tmp_path: Path
+) -> None:
+    cfg = tiny_config(
+        "supervised",
+        "supervised.visual_weight=0",
+        "model.audio.phase_reference=interaural",
+        "optim.max_steps=2",
+        "data.val_samples=2",
+        "run.eval_every=0",
+    )
+    trainer = Trainer(cfg, tmp_path / "audio_only", DistContext(), "test")
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    result = trainer.run(resume=False, stop_after=None)
+    after = trainer.model.state_dict()
+    changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"audio"}
+    assert "audio_mae_deg" in result.metrics["final"]
+    assert "camera_mae_deg" not in result.metrics["final"]
+    loaded = load_model(tmp_path / "audio_only")
+    assert loaded.card["untrained_networks"] == ["visual"]
+    # The card carries the feature choice, so inference computes the same features.
+    assert loaded.config.audio.stft_config().phase_reference == "interaural"
+
+
 def test_egomotion_run_without_any_measured_turn_stops(
     tiny_config: Callable[..., TrainConfig], tmp_path: Path
 ) -> None:
