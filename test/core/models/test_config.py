@@ -57,11 +57,16 @@ def test_partial_override_of_a_preset() -> None:
 
 
 def test_phase_reference_reaches_the_feature_stft() -> None:
-    cfg = load_model_config({"preset": "small", "audio": {"phase_reference": "interaural"}})
+    # The reference's features for full; interaural phases for small.
+    assert preset("full").audio.stft_config().phase_reference == "absolute"
+    cfg = preset("small")
     assert cfg.audio.stft_config().phase_reference == "interaural"
     assert load_model_config(cfg.to_dict()) == cfg
-    # A card written before the option existed holds no such key: its features were absolute.
-    old_card = cfg.to_dict()
+    absolute = load_model_config({"preset": "small", "audio": {"phase_reference": "absolute"}})
+    assert absolute.audio.stft_config().phase_reference == "absolute"
+    # A card written before the option existed holds no such key: its features were absolute
+    # (cards store every field, not the preset, so the base is the reference's).
+    old_card = absolute.to_dict()
     del old_card["audio"]["phase_reference"]
     assert load_model_config(old_card).audio.stft_config().phase_reference == "absolute"
     with pytest.raises(ConfigError, match="phase_reference"):
