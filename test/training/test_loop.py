@@ -19,6 +19,19 @@ from training.loop import Trainer, TrainResult, train, warmup_cosine
 from training.runtime import DistContext, TrainingError, is_oom, oom_error
 
 
+def run_and_list_changes(trainer: Trainer) -> tuple[TrainResult, set[str]]:
+    """Run ``trainer`` to the end; also return the state-dict keys whose values changed."""
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    result = trainer.run(resume=False, stop_after=None)
+    after = trainer.model.state_dict()
+    return result, {k for k in before if not torch.equal(before[k], after[k])}
+
+
+def networks_of(keys: set[str]) -> set[str]:
+    """The networks ("audio", "visual", ...) that state-dict keys belong to."""
+    return {k.split(".")[1] for k in keys}
+
+
 @pytest.fixture(scope="module")
 def slfm_run(
     tiny_config: Callable[..., TrainConfig], tmp_path_factory: pytest.TempPathFactory
@@ -134,11 +147,7 @@ def test_frozen_parts_do_not_change(
         "run.eval_every=0",
         "slfm.resolve_sign=false",
     )
-    trainer = Trainer(cfg, tmp_path / "frozen", DistContext(), "test")
-    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    trainer.run(resume=False, stop_after=None)
-    after = trainer.model.state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    _, changed = run_and_list_changes(Trainer(cfg, tmp_path / "frozen", DistContext(), "test"))
     assert changed and all(".head." in k for k in changed), sorted(changed)
 
 
@@ -302,11 +311,8 @@ def test_egomotion_stage_trains_the_audio_network_on_measured_turns(
         "run.eval_every=0",
     )
     trainer = Trainer(cfg, tmp_path / "egomotion", DistContext(), "test")
-    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    result = trainer.run(resume=False, stop_after=None)
-    after = trainer.model.state_dict()
-    changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"audio"}
+    result, changed = run_and_list_changes(trainer)
+    assert networks_of(changed) == {"audio"}
     final = result.metrics["final"]
     # The validation pairs the matcher accepted carry their turn to within a fraction of a
     # degree; the rest left the geometric term.
@@ -355,11 +361,8 @@ def test_audio_only_supervised_bound_leaves_the_visual_network_alone(
         "run.eval_every=0",
     )
     trainer = Trainer(cfg, tmp_path / "audio_only", DistContext(), "test")
-    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    result = trainer.run(resume=False, stop_after=None)
-    after = trainer.model.state_dict()
-    changed = {k.split(".")[1] for k in before if not torch.equal(before[k], after[k])}
-    assert changed == {"audio"}
+    result, changed = run_and_list_changes(trainer)
+    assert networks_of(changed) == {"audio"}
     assert "audio_mae_deg" in result.metrics["final"]
     assert "camera_mae_deg" not in result.metrics["final"]
     loaded = load_model(tmp_path / "audio_only")
