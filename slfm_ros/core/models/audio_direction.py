@@ -2,9 +2,9 @@
 
 Input (B, 4, F, T): [L magnitude, L phase, R magnitude, R phase] as produced by
 ``slfm_ros.core.dsp.stft.binaural_features`` (phases absolute or interaural, as the config's
-``phase_reference`` says; swapping the ears permutes the planes either way). A ResNet-18 (4 input channels) with global average
-pooling and a Linear layer gives the audio feature; a head maps it to phi = tanh(x) * pi
-(radians, REP-103: left positive).
+``phase_reference`` says; swapping the ears permutes the planes either way). A ResNet-18 (4
+input channels) with global average pooling and a Linear layer gives the audio feature; a head
+maps it to phi = tanh(x) * pi (radians, REP-103: left positive).
 """
 
 from __future__ import annotations
