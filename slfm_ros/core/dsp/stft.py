@@ -164,11 +164,12 @@ def binaural_features(
     cfg = cfg or StftConfig()
     arr = _check_binaural(audio, cfg)
     specs = [stft(arr[:, ch], cfg) for ch in range(2)]
-    phases = [np.angle(spec) for spec in specs]
     if cfg.phase_reference == "interaural":
         # angle(L * conj(R)) is the wrapped difference without a separate wrap step.
         ipd = np.angle(specs[0] * np.conj(specs[1]))
         phases = [ipd, -ipd]
+    else:
+        phases = [np.angle(spec) for spec in specs]
     planes = []
     for spec, phase in zip(specs, phases, strict=True):
         planes.append(normalise_magnitude(np.abs(spec), cfg))
