@@ -17,7 +17,8 @@ unchanged. No angle label is used; the physical cue is the only input.
 
 The plain geometric loss ties the two signs; the reflection-invariant one does not (see
 ``resolve_rotation_sign``), so the rotation head's sign is then checked on its own against
-camera turns measured from the images by feature matching, which carry a sign and no label.
+camera turns measured from the images by feature matching, which carry a sign and no label;
+it is negated only when it disagrees with them beyond chance.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ def resolve_rotation_sign(
     visual_net: nn.Module, theta: torch.Tensor, measured: torch.Tensor
 ) -> RotationSignReport:
     """Negate the rotation head alone when its predictions ``theta`` (P,) disagree in sign
-    with the turns ``measured`` (P,) by feature matching (NaN = not measured) on most pairs.
+    with the turns ``measured`` (P,) by feature matching (NaN = not measured) on more pairs
+    than chance explains (a binomial test at ``SIGN_TEST_ALPHA``); an undecided head is kept.
 
     Why: with the reflection-invariant geometric loss, theta and -theta cost the same for any
     audio predictions (mirroring both views' azimuths negates the turn), so the rotation head
@@ -138,10 +140,12 @@ def resolve_rotation_sign(
     pairs = int(usable.sum())
     agree = int((torch.sign(theta) == torch.sign(measured))[usable].sum())
     agreement = agree / pairs if pairs else 1.0
-    flipped = pairs > 0 and agreement < 0.5
+    decided = pairs > 0 and binomtest(agree, pairs).pvalue < SIGN_TEST_ALPHA
+    # A head that agrees with chance either way keeps its sign: flipping on a bare majority
+    # would only make the card's sign look chosen when it is not.
+    flipped = decided and agreement < 0.5
     if flipped:
         negate_head(visual_net, "visual")
-    decided = pairs > 0 and binomtest(agree, pairs).pvalue < SIGN_TEST_ALPHA
     if not decided:
         # stacklevel 3: past torch.no_grad's wrapper, to the caller.
         warnings.warn(

@@ -129,29 +129,40 @@ def test_rotation_head_alone_follows_the_measured_turns(
     nets: tuple[AudioDirectionNet, VisualPoseNet],
 ) -> None:
     audio, visual = nets
-    images = torch.randn(4, 2, 3, visual.cfg.image_height, visual.cfg.image_width)
+    images = torch.randn(12, 2, 3, visual.cfg.image_height, visual.cfg.image_width)
     before_phi = audio.head[-1].bias.clone()
     with torch.no_grad():
         theta = visual(images[:, 0], images[:, 1])
-    # Turns of the opposite sign on 3 pairs; one pair declined (NaN), one too small to vote.
-    measured = -torch.sign(theta) * torch.tensor([0.3, 0.5, 0.02, 0.4])
+    # Turns of the opposite sign on 10 pairs; one pair declined (NaN), one too small to vote.
+    measured = -torch.sign(theta) * torch.linspace(0.1, 0.6, 12)
+    measured[2] = 0.02 * torch.sign(theta[2])
     measured[3] = float("nan")
-    with pytest.warns(UserWarning, match="undecided: 0 of 2"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         report = resolve_rotation_sign(visual, theta, measured)
-    assert report.pairs == 2 and report.agreement == 0.0 and report.flipped
-    assert not report.decided  # two pairs are too few to rule out chance
+    assert report.pairs == 10 and report.agreement == 0.0
+    assert report.decided and report.flipped
     with torch.no_grad():
         torch.testing.assert_close(visual(images[:, 0], images[:, 1]), -theta)
     assert torch.equal(audio.head[-1].bias, before_phi)  # the audio head is not touched
-    # Agreeing turns, or none measured at all, change nothing.
+    # Agreeing turns, too few disagreeing ones to rule out chance, or none measured at all,
+    # change nothing.
     flipped = visual(images[:, 0], images[:, 1]).detach()
-    for turns, warning in (
-        (torch.sign(flipped) * 0.3, "undecided: 4 of 4"),
-        (torch.full_like(flipped, float("nan")), "no measured turn"),
+    few = torch.full_like(flipped, float("nan"))
+    few[:2] = -torch.sign(flipped[:2]) * 0.3
+    for turns, warning, agreement in (
+        (None, None, 1.0),
+        (few, "undecided: 0 of 2", 0.0),
+        (torch.full_like(flipped, float("nan")), "no measured turn", 1.0),
     ):
-        with pytest.warns(UserWarning, match=warning):
-            report = resolve_rotation_sign(visual, flipped, turns)
-        assert not report.flipped and report.agreement == 1.0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = resolve_rotation_sign(
+                visual, flipped, torch.sign(flipped) * 0.3 if turns is None else turns
+            )
+        messages = [str(w.message) for w in caught]
+        assert (warning is None and not messages) or any(warning in m for m in messages)
+        assert not report.flipped and report.agreement == agreement
     with torch.no_grad():
         torch.testing.assert_close(visual(images[:, 0], images[:, 1]), flipped)
 
