@@ -23,6 +23,7 @@ import yaml
 from slfm_ros.core.config_io import from_mapping, load_yaml_mapping, to_mapping
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.models.config import ModelConfig, load_model_config
+from slfm_ros.core.models.losses import BINAURAL_LOSSES
 from slfm_ros.core.sim.scene import SceneConfig
 
 STAGES = ("pretext", "slfm", "egomotion", "supervised", "probe")
@@ -231,12 +232,23 @@ class PretextConfig:
         _require(self.loss_weight > 0, "pretext.loss_weight: expected > 0")
 
 
+def _check_binaural_form(section: str, form: str, margin_deg: float) -> None:
+    _require(
+        form in BINAURAL_LOSSES,
+        f"{section}.binaural_loss: expected one of {list(BINAURAL_LOSSES)}, got {form!r}",
+    )
+    _require(0.0 <= margin_deg < 90.0, f"{section}.binaural_margin_deg: expected [0, 90) degrees")
+
+
 @dataclass(frozen=True)
 class SlfmConfig:
     """Self-supervised SLfM stage (no angle labels).
 
     geometric_weight, binaural_weight, symmetry_weight: loss weights (reference 10, 1, 1); 0
                    drops a term (ablations) while it is still reported.
+    binaural_loss: "cross_entropy" (reference) or "hinge" (the IID vote fixes the side only,
+                   not the size of the angle; ``slfm_ros.core.models.losses.binaural_hinge_loss``).
+    binaural_margin_deg: the hinge's margin, degrees (0 = any angle on the voted side).
     reflection_invariant: front/back-mirror-invariant geometric loss (False = ablation).
     finetune:      also train the audio and visual encoders (False = heads only).
     train_networks: which networks train, ["audio", "visual"] by default; one of them alone
@@ -255,13 +267,16 @@ class SlfmConfig:
     sign_samples:  training clips used to resolve the sign.
     measured_turn_sign: then check the rotation head's sign alone against camera turns
                    measured from the same samples' images (the matcher of the egomotion
-                   section) and negate it when most disagree; pairs the matcher declines do
-                   not vote.
+                   section) and negate it when more disagree than chance explains (a head
+                   that agrees with chance keeps its sign and is reported undecided); pairs
+                   the matcher declines do not vote.
     """
 
     geometric_weight: float = 10.0
     binaural_weight: float = 1.0
     symmetry_weight: float = 1.0
+    binaural_loss: str = "cross_entropy"
+    binaural_margin_deg: float = 0.0
     reflection_invariant: bool = True
     finetune: bool = False
     train_networks: tuple[str, ...] = ("audio", "visual")
@@ -275,6 +290,7 @@ class SlfmConfig:
     def __post_init__(self) -> None:
         for name in ("geometric_weight", "binaural_weight", "symmetry_weight"):
             _require(getattr(self, name) >= 0, f"slfm.{name}: expected >= 0")
+        _check_binaural_form("slfm", self.binaural_loss, self.binaural_margin_deg)
         _require(self.sign_samples >= 1, "slfm.sign_samples: expected >= 1")
         _require(self.geometric_warmup_steps >= 0, "slfm.geometric_warmup_steps: expected >= 0")
         _require(self.geometric_start_step >= 0, "slfm.geometric_start_step: expected >= 0")
@@ -306,6 +322,8 @@ class EgomotionConfig:
     hfov_deg, pitch_deg: the camera that took the images (degrees); hfov_deg 0 = read both
                    from the data's simulator config (its image section).
     geometric_weight, binaural_weight, symmetry_weight: loss weights; 0 drops a term.
+    binaural_loss, binaural_margin_deg: the binaural term's form and hinge margin, as in the
+                   SLfM stage.
     reflection_invariant: front/back-mirror-invariant geometric loss.
     finetune:      train the audio encoder too (False = the direction head only).
     """
@@ -317,6 +335,8 @@ class EgomotionConfig:
     geometric_weight: float = 10.0
     binaural_weight: float = 1.0
     symmetry_weight: float = 1.0
+    binaural_loss: str = "cross_entropy"
+    binaural_margin_deg: float = 0.0
     reflection_invariant: bool = True
     finetune: bool = True
 
@@ -332,6 +352,7 @@ class EgomotionConfig:
         _require(-90.0 < self.pitch_deg < 90.0, "egomotion.pitch_deg: expected (-90, 90) degrees")
         for name in ("geometric_weight", "binaural_weight", "symmetry_weight"):
             _require(getattr(self, name) >= 0, f"egomotion.{name}: expected >= 0")
+        _check_binaural_form("egomotion", self.binaural_loss, self.binaural_margin_deg)
         _require(self.geometric_weight > 0, "egomotion.geometric_weight: expected > 0")
 
 

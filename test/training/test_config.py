@@ -118,6 +118,10 @@ def test_invalid_values_are_rejected() -> None:
         train_config_from_mapping({"stage": "slfm", "data": {"source": "shards"}})
     with pytest.raises(ConfigError, match="number"):
         train_config_from_mapping({"stage": "slfm", "optim": {"lr": "fast"}})
+    with pytest.raises(ConfigError, match=r"egomotion\.binaural_loss.*hinge"):
+        train_config_from_mapping({"stage": "egomotion", "egomotion": {"binaural_loss": "l2"}})
+    with pytest.raises(ConfigError, match=r"slfm\.binaural_margin_deg"):
+        train_config_from_mapping({"stage": "slfm", "slfm": {"binaural_margin_deg": 90.0}})
 
 
 def test_overrides_are_parsed_and_validated(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ the front, degrees) and the measured turns' error (degrees, on measured pairs).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -79,6 +81,8 @@ class EgomotionStage(Stage):
             iid_target_t=target(iid),
             weights=(opts.geometric_weight, opts.binaural_weight, opts.symmetry_weight),
             reflection_invariant=opts.reflection_invariant,
+            binaural_form=opts.binaural_loss,
+            binaural_margin=math.radians(opts.binaural_margin_deg),
         )
         values = {name: value.detach() for name, value in losses.items() if name != "total"}
         values["audio_mae_deg"] = azimuth_error_deg(phi.detach(), batch.azimuths).flatten()

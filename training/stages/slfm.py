@@ -118,6 +118,8 @@ class SlfmStage(Stage):
             weights=(self.geometric_weight(), opts.binaural_weight, opts.symmetry_weight),
             reflection_invariant=opts.reflection_invariant,
             geometric_trains_audio=self.step >= opts.audio_geometric_start_step,
+            binaural_form=opts.binaural_loss,
+            binaural_margin=math.radians(opts.binaural_margin_deg),
         )
         values = {name: value.detach() for name, value in losses.items() if name != "total"}
         values["audio_mae_deg"] = azimuth_error_deg(phi.detach(), batch.azimuths).flatten()

@@ -16,6 +16,9 @@ import torch.nn.functional as F
 
 # Keeps the binary cross-entropy finite when sin(phi) reaches +-1.
 PROBABILITY_EPS = 1e-4
+# Forms of the binaural IID term: the reference's cross-entropy on p(left) = (sin phi + 1) / 2,
+# or a hinge on the voted side only (``binaural_hinge_loss``).
+BINAURAL_LOSSES = ("cross_entropy", "hinge")
 
 
 def front_back_mirror_t(phi: torch.Tensor) -> torch.Tensor:
@@ -68,6 +71,35 @@ def binaural_iid_loss(phi: torch.Tensor, iid_target: torch.Tensor) -> torch.Tens
     return F.binary_cross_entropy(left_probability(phi), target, reduction="none")
 
 
+def binaural_hinge_loss(
+    phi: torch.Tensor, iid_target: torch.Tensor, margin: float = 0.0
+) -> torch.Tensor:
+    """relu(sin(margin) - y sin(phi)) per sample (B,), y = +1 left, -1 right, 0 tie (no loss).
+
+    The IID vote says which side a source is on, not how far: where the vote is right a
+    fraction a of the time, the cross-entropy is lowest at sin(phi) = 2a - 1, which pulls every
+    source toward the angle of the vote's accuracy (about 53 deg for a vote right 90 % of the
+    time) whatever its true azimuth. The hinge is 0 for any phi on the voted side beyond
+    ``margin`` (radians), so it fixes the sign and leaves the size to the geometric loss.
+    """
+    side = (2.0 * iid_target - 1.0).to(phi.dtype)
+    return F.relu(math.sin(margin) - side * torch.sin(phi)) * (side != 0).to(phi.dtype)
+
+
+def binaural_loss(
+    phi: torch.Tensor, iid_target: torch.Tensor, form: str = "cross_entropy", margin: float = 0.0
+) -> torch.Tensor:
+    """The binaural IID term per sample (B,): ``form`` is one of ``BINAURAL_LOSSES``.
+
+    margin (radians) applies to the hinge only.
+    """
+    if form == "cross_entropy":
+        return binaural_iid_loss(phi, iid_target)
+    if form == "hinge":
+        return binaural_hinge_loss(phi, iid_target, margin)
+    raise ValueError(f"binaural loss form: expected one of {BINAURAL_LOSSES}, got {form!r}")
+
+
 def audio_symmetry_loss(phi: torch.Tensor, phi_swapped: torch.Tensor) -> torch.Tensor:
     """|wrap(phi(x) + phi(x with L/R swapped))| per sample: swapping the ears mirrors phi.
 
@@ -98,11 +130,13 @@ def audio_pair_terms(
     phi_t_swapped: torch.Tensor,
     iid_target_s: torch.Tensor,
     iid_target_t: torch.Tensor,
+    binaural_form: str = "cross_entropy",
+    binaural_margin: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Binaural IID loss and audio symmetry loss of both clips of a pair, batch means."""
     binaural = 0.5 * (
-        binaural_iid_loss(phi_s, iid_target_s).mean()
-        + binaural_iid_loss(phi_t, iid_target_t).mean()
+        binaural_loss(phi_s, iid_target_s, binaural_form, binaural_margin).mean()
+        + binaural_loss(phi_t, iid_target_t, binaural_form, binaural_margin).mean()
     )
     symmetry = 0.5 * (
         audio_symmetry_loss(phi_s, phi_s_swapped).mean()
@@ -123,6 +157,8 @@ def slfm_total_loss(
     weights: tuple[float, float, float] = (10.0, 1.0, 1.0),
     reflection_invariant: bool = True,
     geometric_trains_audio: bool = True,
+    binaural_form: str = "cross_entropy",
+    binaural_margin: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Loss of the self-supervised SLfM stage for one (source, target) view pair.
 
@@ -136,12 +172,21 @@ def slfm_total_loss(
     geometric_trains_audio: False = the geometric term sees the audio predictions as fixed
                          targets (no gradient into the audio network through it), so the
                          rotation head learns from the audio without pulling it to phi = 0.
+    binaural_form, binaural_margin: the binaural term's form and hinge margin (radians), see
+                         ``binaural_loss``.
     Returns batch means: {"geometric", "binaural", "symmetry", "total"}.
     """
     geo_s, geo_t = (phi_s, phi_t) if geometric_trains_audio else (phi_s.detach(), phi_t.detach())
     geometric = geometric_loss(geo_s, geo_t, theta_hat, reflection_invariant).mean()
     binaural, audio_symmetry = audio_pair_terms(
-        phi_s, phi_t, phi_s_swapped, phi_t_swapped, iid_target_s, iid_target_t
+        phi_s,
+        phi_t,
+        phi_s_swapped,
+        phi_t_swapped,
+        iid_target_s,
+        iid_target_t,
+        binaural_form,
+        binaural_margin,
     )
     symmetry = audio_symmetry + rotation_symmetry_loss(theta_hat, theta_hat_reverse).mean()
     w_geo, w_bin, w_sym = weights
@@ -159,6 +204,8 @@ def egomotion_loss(
     iid_target_t: torch.Tensor,
     weights: tuple[float, float, float] = (10.0, 1.0, 1.0),
     reflection_invariant: bool = True,
+    binaural_form: str = "cross_entropy",
+    binaural_margin: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Loss of the audio network against measured camera turns, for (source, target) pairs.
 
@@ -176,7 +223,14 @@ def egomotion_loss(
         min=1
     )
     binaural, symmetry = audio_pair_terms(
-        phi_s, phi_t, phi_s_swapped, phi_t_swapped, iid_target_s, iid_target_t
+        phi_s,
+        phi_t,
+        phi_s_swapped,
+        phi_t_swapped,
+        iid_target_s,
+        iid_target_t,
+        binaural_form,
+        binaural_margin,
     )
     w_geo, w_bin, w_sym = weights
     return {

@@ -9,7 +9,9 @@ import torch
 from slfm_ros.core.conventions import front_back_mirror
 from slfm_ros.core.dsp.iid import iid_target
 from slfm_ros.core.models.losses import (
+    binaural_hinge_loss,
     binaural_iid_loss,
+    binaural_loss,
     binauralization_loss,
     egomotion_loss,
     front_back_mirror_t,
@@ -145,6 +147,48 @@ def test_iid_loss_values_and_clamp() -> None:
     assert float(loss[2]) == pytest.approx(math.log(2.0))  # undecided
     probabilities = left_probability(t([-math.pi / 2, math.pi / 2])).numpy()
     assert 0.0 < probabilities[0] < 1e-3 and 1.0 - 1e-3 < probabilities[1] < 1.0
+
+
+def test_hinge_is_zero_on_the_voted_side_and_grows_on_the_other() -> None:
+    phi = t(np.radians([5.0, 30.0, 89.0, 150.0, -5.0, -30.0, -150.0]))
+    left = binaural_hinge_loss(phi, t([1.0] * 7))
+    assert left[:4].abs().max().item() == 0.0
+    assert torch.allclose(left[4:], torch.sin(-phi[4:]))
+    right = binaural_hinge_loss(phi, t([0.0] * 7))
+    assert torch.allclose(right, torch.sin(phi).clamp(min=0.0))
+    assert binaural_hinge_loss(phi, t([0.5] * 7)).abs().max().item() == 0.0
+    margin = math.radians(20.0)
+    with_margin = binaural_hinge_loss(phi, t([1.0] * 7), margin)
+    assert with_margin[0].item() == pytest.approx(math.sin(margin) - math.sin(phi[0].item()))
+    assert with_margin[1:4].abs().max().item() == 0.0
+
+
+def expected_binaural_loss(
+    form: str, phi_deg: np.ndarray, vote_accuracy: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean binaural loss of a left source over votes that are right with ``vote_accuracy``."""
+    phi = t(np.radians(phi_deg)).requires_grad_(True)
+    left = binaural_loss(phi, torch.ones_like(phi), form)
+    right = binaural_loss(phi, torch.zeros_like(phi), form)
+    return vote_accuracy * left + (1.0 - vote_accuracy) * right, phi
+
+
+def test_cross_entropy_pulls_side_sources_to_the_vote_accuracy_angle() -> None:
+    grid = np.arange(1.0, 90.0, 0.5)
+    loss, _ = expected_binaural_loss("cross_entropy", grid, 0.9)
+    assert grid[int(loss.argmin())] == pytest.approx(math.degrees(math.asin(0.8)), abs=0.5)
+    # at a true 80 deg the cross-entropy pulls toward the centre far harder than the hinge
+    pulls = {}
+    for form in ("cross_entropy", "hinge"):
+        loss, phi = expected_binaural_loss(form, np.array([80.0]), 0.9)
+        loss.sum().backward()
+        pulls[form] = float(phi.grad[0])
+    assert pulls["cross_entropy"] > 30.0 * pulls["hinge"] > 0.0
+
+
+def test_binaural_loss_rejects_an_unknown_form() -> None:
+    with pytest.raises(ValueError, match="hinge"):
+        binaural_loss(t([0.1]), t([1.0]), "squared")
 
 
 def test_symmetry_loss_zero_for_antisymmetric_predictions() -> None:
