@@ -23,7 +23,7 @@ from torch import nn
 from slfm_ros.core.dsp.iid import iid_votes_torch
 from slfm_ros.core.errors import DatasetError
 from slfm_ros.core.models.config import ModelConfig
-from slfm_ros.core.models.losses import egomotion_loss
+from slfm_ros.core.models.losses import BinauralTerm, egomotion_loss
 from slfm_ros.core.sim.scene import SceneConfig
 from training.config import TrainConfig
 from training.data import Batch, TurnMeter, audio_features, turn_meter_for
@@ -81,8 +81,7 @@ class EgomotionStage(Stage):
             iid_target_t=target(iid),
             weights=(opts.geometric_weight, opts.binaural_weight, opts.symmetry_weight),
             reflection_invariant=opts.reflection_invariant,
-            binaural_form=opts.binaural_loss,
-            binaural_margin=math.radians(opts.binaural_margin_deg),
+            binaural_term=BinauralTerm(opts.binaural_loss, math.radians(opts.binaural_margin_deg)),
         )
         values = {name: value.detach() for name, value in losses.items() if name != "total"}
         values["audio_mae_deg"] = azimuth_error_deg(phi.detach(), batch.azimuths).flatten()

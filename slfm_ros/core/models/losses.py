@@ -10,6 +10,7 @@ phi_s - theta - phi_t = 0 when the audio predictions and the rotation prediction
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -86,18 +87,24 @@ def binaural_hinge_loss(
     return F.relu(math.sin(margin) - side * torch.sin(phi)) * (side != 0).to(phi.dtype)
 
 
-def binaural_loss(
-    phi: torch.Tensor, iid_target: torch.Tensor, form: str = "cross_entropy", margin: float = 0.0
-) -> torch.Tensor:
-    """The binaural IID term per sample (B,): ``form`` is one of ``BINAURAL_LOSSES``.
+@dataclass(frozen=True)
+class BinauralTerm:
+    """The binaural IID term per sample (B,): ``form`` is one of ``BINAURAL_LOSSES``;
+    ``margin`` (radians) applies to the hinge only."""
 
-    margin (radians) applies to the hinge only.
-    """
-    if form == "cross_entropy":
+    form: str = "cross_entropy"
+    margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.form not in BINAURAL_LOSSES:
+            raise ValueError(
+                f"binaural loss form: expected one of {BINAURAL_LOSSES}, got {self.form!r}"
+            )
+
+    def __call__(self, phi: torch.Tensor, iid_target: torch.Tensor) -> torch.Tensor:
+        if self.form == "hinge":
+            return binaural_hinge_loss(phi, iid_target, self.margin)
         return binaural_iid_loss(phi, iid_target)
-    if form == "hinge":
-        return binaural_hinge_loss(phi, iid_target, margin)
-    raise ValueError(f"binaural loss form: expected one of {BINAURAL_LOSSES}, got {form!r}")
 
 
 def audio_symmetry_loss(phi: torch.Tensor, phi_swapped: torch.Tensor) -> torch.Tensor:
@@ -130,13 +137,11 @@ def audio_pair_terms(
     phi_t_swapped: torch.Tensor,
     iid_target_s: torch.Tensor,
     iid_target_t: torch.Tensor,
-    binaural_form: str = "cross_entropy",
-    binaural_margin: float = 0.0,
+    binaural_term: BinauralTerm = BinauralTerm(),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Binaural IID loss and audio symmetry loss of both clips of a pair, batch means."""
     binaural = 0.5 * (
-        binaural_loss(phi_s, iid_target_s, binaural_form, binaural_margin).mean()
-        + binaural_loss(phi_t, iid_target_t, binaural_form, binaural_margin).mean()
+        binaural_term(phi_s, iid_target_s).mean() + binaural_term(phi_t, iid_target_t).mean()
     )
     symmetry = 0.5 * (
         audio_symmetry_loss(phi_s, phi_s_swapped).mean()
@@ -157,8 +162,7 @@ def slfm_total_loss(
     weights: tuple[float, float, float] = (10.0, 1.0, 1.0),
     reflection_invariant: bool = True,
     geometric_trains_audio: bool = True,
-    binaural_form: str = "cross_entropy",
-    binaural_margin: float = 0.0,
+    binaural_term: BinauralTerm = BinauralTerm(),
 ) -> dict[str, torch.Tensor]:
     """Loss of the self-supervised SLfM stage for one (source, target) view pair.
 
@@ -172,21 +176,13 @@ def slfm_total_loss(
     geometric_trains_audio: False = the geometric term sees the audio predictions as fixed
                          targets (no gradient into the audio network through it), so the
                          rotation head learns from the audio without pulling it to phi = 0.
-    binaural_form, binaural_margin: the binaural term's form and hinge margin (radians), see
-                         ``binaural_loss``.
+    binaural_term:       the form of the binaural term (``BinauralTerm``).
     Returns batch means: {"geometric", "binaural", "symmetry", "total"}.
     """
     geo_s, geo_t = (phi_s, phi_t) if geometric_trains_audio else (phi_s.detach(), phi_t.detach())
     geometric = geometric_loss(geo_s, geo_t, theta_hat, reflection_invariant).mean()
     binaural, audio_symmetry = audio_pair_terms(
-        phi_s,
-        phi_t,
-        phi_s_swapped,
-        phi_t_swapped,
-        iid_target_s,
-        iid_target_t,
-        binaural_form,
-        binaural_margin,
+        phi_s, phi_t, phi_s_swapped, phi_t_swapped, iid_target_s, iid_target_t, binaural_term
     )
     symmetry = audio_symmetry + rotation_symmetry_loss(theta_hat, theta_hat_reverse).mean()
     w_geo, w_bin, w_sym = weights
@@ -204,8 +200,7 @@ def egomotion_loss(
     iid_target_t: torch.Tensor,
     weights: tuple[float, float, float] = (10.0, 1.0, 1.0),
     reflection_invariant: bool = True,
-    binaural_form: str = "cross_entropy",
-    binaural_margin: float = 0.0,
+    binaural_term: BinauralTerm = BinauralTerm(),
 ) -> dict[str, torch.Tensor]:
     """Loss of the audio network against measured camera turns, for (source, target) pairs.
 
@@ -223,14 +218,7 @@ def egomotion_loss(
         min=1
     )
     binaural, symmetry = audio_pair_terms(
-        phi_s,
-        phi_t,
-        phi_s_swapped,
-        phi_t_swapped,
-        iid_target_s,
-        iid_target_t,
-        binaural_form,
-        binaural_margin,
+        phi_s, phi_t, phi_s_swapped, phi_t_swapped, iid_target_s, iid_target_t, binaural_term
     )
     w_geo, w_bin, w_sym = weights
     return {

@@ -9,9 +9,9 @@ import torch
 from slfm_ros.core.conventions import front_back_mirror
 from slfm_ros.core.dsp.iid import iid_target
 from slfm_ros.core.models.losses import (
+    BinauralTerm,
     binaural_hinge_loss,
     binaural_iid_loss,
-    binaural_loss,
     binauralization_loss,
     egomotion_loss,
     front_back_mirror_t,
@@ -168,8 +168,8 @@ def expected_binaural_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean binaural loss of a left source over votes that are right with ``vote_accuracy``."""
     phi = t(np.radians(phi_deg)).requires_grad_(True)
-    left = binaural_loss(phi, torch.ones_like(phi), form)
-    right = binaural_loss(phi, torch.zeros_like(phi), form)
+    left = BinauralTerm(form)(phi, torch.ones_like(phi))
+    right = BinauralTerm(form)(phi, torch.zeros_like(phi))
     return vote_accuracy * left + (1.0 - vote_accuracy) * right, phi
 
 
@@ -188,7 +188,7 @@ def test_cross_entropy_pulls_side_sources_to_the_vote_accuracy_angle() -> None:
 
 def test_binaural_loss_rejects_an_unknown_form() -> None:
     with pytest.raises(ValueError, match="hinge"):
-        binaural_loss(t([0.1]), t([1.0]), "squared")
+        BinauralTerm("squared")
 
 
 def test_symmetry_loss_zero_for_antisymmetric_predictions() -> None:
