@@ -23,7 +23,7 @@ import yaml
 from slfm_ros.core.config_io import from_mapping, load_yaml_mapping, to_mapping
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.models.config import ModelConfig, load_model_config
-from slfm_ros.core.models.losses import BINAURAL_LOSSES
+from slfm_ros.core.models.losses import BINAURAL_LOSSES, TURN_WEIGHTINGS
 from slfm_ros.core.sim.scene import SceneConfig
 
 STAGES = ("pretext", "slfm", "egomotion", "supervised", "probe")
@@ -324,6 +324,9 @@ class EgomotionConfig:
     geometric_weight, binaural_weight, symmetry_weight: loss weights; 0 drops a term.
     binaural_loss, binaural_margin_deg: the binaural term's form and hinge margin, as in the
                    SLfM stage.
+    turn_weighting: "uniform" (every measured pair alike) or "squared" (each pair weighted by
+                   its measured turn squared, so the larger turns count more against the
+                   prediction noise; ``slfm_ros.core.models.losses.egomotion_loss``).
     reflection_invariant: front/back-mirror-invariant geometric loss.
     finetune:      train the audio encoder too (False = the direction head only).
     """
@@ -337,6 +340,7 @@ class EgomotionConfig:
     symmetry_weight: float = 1.0
     binaural_loss: str = "cross_entropy"
     binaural_margin_deg: float = 0.0
+    turn_weighting: str = "uniform"
     reflection_invariant: bool = True
     finetune: bool = True
 
@@ -353,6 +357,11 @@ class EgomotionConfig:
         for name in ("geometric_weight", "binaural_weight", "symmetry_weight"):
             _require(getattr(self, name) >= 0, f"egomotion.{name}: expected >= 0")
         _check_binaural_form("egomotion", self.binaural_loss, self.binaural_margin_deg)
+        _require(
+            self.turn_weighting in TURN_WEIGHTINGS,
+            f"egomotion.turn_weighting: expected one of {list(TURN_WEIGHTINGS)}, "
+            f"got {self.turn_weighting!r}",
+        )
         _require(self.geometric_weight > 0, "egomotion.geometric_weight: expected > 0")
 
 

@@ -120,6 +120,8 @@ def test_invalid_values_are_rejected() -> None:
         train_config_from_mapping({"stage": "slfm", "optim": {"lr": "fast"}})
     with pytest.raises(ConfigError, match=r"egomotion\.binaural_loss.*hinge"):
         train_config_from_mapping({"stage": "egomotion", "egomotion": {"binaural_loss": "l2"}})
+    with pytest.raises(ConfigError, match=r"egomotion\.turn_weighting.*squared"):
+        train_config_from_mapping({"stage": "egomotion", "egomotion": {"turn_weighting": "abs"}})
     with pytest.raises(ConfigError, match=r"slfm\.binaural_margin_deg"):
         train_config_from_mapping({"stage": "slfm", "slfm": {"binaural_margin_deg": 90.0}})
 

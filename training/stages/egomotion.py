@@ -82,6 +82,7 @@ class EgomotionStage(Stage):
             weights=(opts.geometric_weight, opts.binaural_weight, opts.symmetry_weight),
             reflection_invariant=opts.reflection_invariant,
             binaural_term=BinauralTerm(opts.binaural_loss, math.radians(opts.binaural_margin_deg)),
+            turn_weighting=opts.turn_weighting,
         )
         values = {name: value.detach() for name, value in losses.items() if name != "total"}
         values["audio_mae_deg"] = azimuth_error_deg(phi.detach(), batch.azimuths).flatten()

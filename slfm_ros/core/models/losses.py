@@ -20,6 +20,8 @@ PROBABILITY_EPS = 1e-4
 # Forms of the binaural IID term: the reference's cross-entropy on p(left) = (sin phi + 1) / 2,
 # or a hinge on the voted side only (``binaural_hinge_loss``).
 BINAURAL_LOSSES = ("cross_entropy", "hinge")
+# Weightings of the measured pairs in the egomotion geometric term (``egomotion_loss``).
+TURN_WEIGHTINGS = ("uniform", "squared")
 
 
 def front_back_mirror_t(phi: torch.Tensor) -> torch.Tensor:
@@ -201,22 +203,34 @@ def egomotion_loss(
     weights: tuple[float, float, float] = (10.0, 1.0, 1.0),
     reflection_invariant: bool = True,
     binaural_term: BinauralTerm = BinauralTerm(),
+    turn_weighting: str = "uniform",
 ) -> dict[str, torch.Tensor]:
     """Loss of the audio network against measured camera turns, for (source, target) pairs.
 
     measured_turn: yaw_t - yaw_s measured without labels (e.g. by feature matching), (B,)
     radians, NaN where no turn was measured: those pairs leave the geometric term, while
-    their clips still count in the binaural and symmetry terms. The other arguments are those
-    of ``slfm_total_loss``. Returns batch means {"geometric", "binaural", "symmetry",
-    "total"} and "measured", the fraction of pairs with a measured turn.
+    their clips still count in the binaural and symmetry terms.
+    turn_weighting: "uniform" averages the measured pairs; "squared" weights each by its turn
+    squared over the mean squared measured turn of the batch (the weights average 1). Why:
+    the term compares two noisy predictions, and for prediction noise sigma its best answers
+    are shrunk toward the front by about E[turn^2] / (E[turn^2] + 2 sigma^2); weighting by
+    turn^2 raises the effective E[turn^2] to E[turn^4] / E[turn^2].
+    The other arguments are those of ``slfm_total_loss``. Returns batch means {"geometric",
+    "binaural", "symmetry", "total"} and "measured", the fraction of pairs with a measured
+    turn.
     """
+    if turn_weighting not in TURN_WEIGHTINGS:
+        raise ValueError(
+            f"turn weighting: expected one of {TURN_WEIGHTINGS}, got {turn_weighting!r}"
+        )
     measured = torch.isfinite(measured_turn)
     turn = torch.where(measured, measured_turn, torch.zeros_like(measured_turn)).to(phi_s.dtype)
     per_pair = geometric_loss(phi_s, phi_t, turn, reflection_invariant)
-    count = measured.sum()
-    geometric = torch.where(measured, per_pair, torch.zeros_like(per_pair)).sum() / count.clamp(
-        min=1
-    )
+    count = measured.sum().clamp(min=1)
+    if turn_weighting == "squared":
+        # Unmeasured pairs carry turn 0, so they add nothing to the sum of squares.
+        per_pair = per_pair * turn.square() / (turn.square().sum() / count).clamp(min=1e-12)
+    geometric = torch.where(measured, per_pair, torch.zeros_like(per_pair)).sum() / count
     binaural, symmetry = audio_pair_terms(
         phi_s, phi_t, phi_s_swapped, phi_t_swapped, iid_target_s, iid_target_t, binaural_term
     )

@@ -308,6 +308,50 @@ def test_pairs_without_a_measured_turn_leave_the_geometric_term() -> None:
     assert float(none["geometric"]) == 0.0 and float(none["measured"]) == 0.0
 
 
+def test_squared_turn_weighting_counts_the_larger_turns_more() -> None:
+    phi_s, phi_t, turn = consistent_batch(6)
+    turn = turn.clone()
+    turn[:3] = torch.tensor(np.radians([10.0, 20.0, 40.0]))
+    turn[3] = float("nan")
+    phi_s = phi_s.clone()
+    phi_s[:3] = 0.1  # near the front, far from any front/back mirror
+    phi_t = torch.atan2(torch.sin(phi_s - turn), torch.cos(phi_s - turn)).where(
+        torch.isfinite(turn), phi_t
+    )
+    wrong_t = phi_t.clone()
+    wrong_t[:3] -= 0.3  # the same error on a small, a middle and a large turn
+    half = torch.full_like(phi_s, 0.5)
+
+    def geometric(weighting: str, errors: torch.Tensor) -> float:
+        out = egomotion_loss(
+            phi_s,
+            errors,
+            turn,
+            -phi_s,
+            -errors,
+            half,
+            half,
+            (10.0, 0.0, 0.0),
+            turn_weighting=weighting,
+        )
+        return float(out["geometric"])
+
+    measured = torch.isfinite(turn)
+    squares = turn[measured].square()
+    weights = squares / squares.mean()
+    per_pair = geometric_loss(phi_s[measured], wrong_t[measured], turn[measured])
+    assert geometric("uniform", wrong_t) == pytest.approx(float(per_pair.mean()))
+    assert geometric("squared", wrong_t) == pytest.approx(float((weights * per_pair).mean()))
+    # the same error on the 40 deg turn costs more than on the 10 deg one
+    on_large, on_small = phi_t.clone(), phi_t.clone()
+    on_large[2] -= 0.3
+    on_small[0] -= 0.3
+    assert geometric("squared", on_large) > 4.0 * geometric("squared", on_small) > 0.0
+    assert geometric("uniform", on_large) == pytest.approx(geometric("uniform", on_small))
+    with pytest.raises(ValueError, match="squared"):
+        geometric("linear", wrong_t)
+
+
 def test_egomotion_loss_gradients_reach_only_through_measured_pairs() -> None:
     phi_s, phi_t, turn = consistent_batch(4)
     turn = turn.clone()
