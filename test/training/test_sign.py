@@ -151,15 +151,13 @@ def test_rotation_head_alone_follows_the_measured_turns(
     few = torch.full_like(flipped, float("nan"))
     few[:2] = -torch.sign(flipped[:2]) * 0.3
     for turns, warning, agreement in (
-        (None, None, 1.0),
+        (torch.sign(flipped) * 0.3, None, 1.0),
         (few, "undecided: 0 of 2", 0.0),
         (torch.full_like(flipped, float("nan")), "no measured turn", 1.0),
     ):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            report = resolve_rotation_sign(
-                visual, flipped, torch.sign(flipped) * 0.3 if turns is None else turns
-            )
+            report = resolve_rotation_sign(visual, flipped, turns)
         messages = [str(w.message) for w in caught]
         assert (warning is None and not messages) or any(warning in m for m in messages)
         assert not report.flipped and report.agreement == agreement

@@ -26,9 +26,10 @@ from torch import nn
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.models.audio_direction import AudioDirectionNet
 from slfm_ros.core.models.config import ModelConfig
+from slfm_ros.core.models.losses import BinauralTerm
 from slfm_ros.core.models.visual_pose import VisualPoseNet
 from slfm_ros.core.sim.scene import SceneConfig
-from training.config import STAGES, TrainConfig
+from training.config import STAGES, EgomotionConfig, SlfmConfig, TrainConfig
 from training.data import Batch, TurnMeter
 
 # Submodules of the two networks: encoders produce features, heads map them to angles.
@@ -96,6 +97,11 @@ def view_pair_maps(net: VisualPoseNet, images: torch.Tensor) -> tuple[torch.Tens
     b, k = images.shape[:2]
     maps = net.trunk_features(images.flatten(0, 1)).unflatten(0, (b, k))
     return maps[:, :1].expand(-1, k - 1, -1, -1, -1).flatten(0, 1), maps[:, 1:].flatten(0, 1)
+
+
+def binaural_term(opts: SlfmConfig | EgomotionConfig) -> BinauralTerm:
+    """The binaural IID term a stage's options name (form, margin in degrees)."""
+    return BinauralTerm(opts.binaural_loss, math.radians(opts.binaural_margin_deg))
 
 
 def fold_to_front_t(phi: torch.Tensor) -> torch.Tensor:

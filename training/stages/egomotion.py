@@ -15,19 +15,24 @@ the front, degrees) and the measured turns' error (degrees, on measured pairs).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from slfm_ros.core.dsp.iid import iid_votes_torch
 from slfm_ros.core.errors import DatasetError
 from slfm_ros.core.models.config import ModelConfig
-from slfm_ros.core.models.losses import BinauralTerm, egomotion_loss
+from slfm_ros.core.models.losses import egomotion_loss
 from slfm_ros.core.sim.scene import SceneConfig
 from training.config import TrainConfig
 from training.data import Batch, TurnMeter, audio_features, turn_meter_for
-from training.stages import Stage, StepOutput, angular_error_deg, audio_net, azimuth_error_deg
+from training.stages import (
+    Stage,
+    StepOutput,
+    angular_error_deg,
+    audio_net,
+    azimuth_error_deg,
+    binaural_term,
+)
 from training.stages.slfm import audio_predictions
 
 AUDIO_HEAD = ("audio.head",)
@@ -81,7 +86,7 @@ class EgomotionStage(Stage):
             iid_target_t=target(iid),
             weights=(opts.geometric_weight, opts.binaural_weight, opts.symmetry_weight),
             reflection_invariant=opts.reflection_invariant,
-            binaural_term=BinauralTerm(opts.binaural_loss, math.radians(opts.binaural_margin_deg)),
+            binaural_term=binaural_term(opts),
             turn_weighting=opts.turn_weighting,
         )
         values = {name: value.detach() for name, value in losses.items() if name != "total"}

@@ -22,7 +22,7 @@ from torch import nn
 
 from slfm_ros.core.dsp.iid import iid_votes_torch
 from slfm_ros.core.models.audio_direction import AudioDirectionNet, swap_channels
-from slfm_ros.core.models.losses import BinauralTerm, slfm_total_loss
+from slfm_ros.core.models.losses import slfm_total_loss
 from slfm_ros.core.models.visual_pose import VisualPoseNet
 from training.data import Batch, audio_features
 from training.stages import (
@@ -33,6 +33,7 @@ from training.stages import (
     angular_error_deg,
     audio_net,
     azimuth_error_deg,
+    binaural_term,
     grad_if,
     view_pair_maps,
     visual_net,
@@ -118,7 +119,7 @@ class SlfmStage(Stage):
             weights=(self.geometric_weight(), opts.binaural_weight, opts.symmetry_weight),
             reflection_invariant=opts.reflection_invariant,
             geometric_trains_audio=self.step >= opts.audio_geometric_start_step,
-            binaural_term=BinauralTerm(opts.binaural_loss, math.radians(opts.binaural_margin_deg)),
+            binaural_term=binaural_term(opts),
         )
         values = {name: value.detach() for name, value in losses.items() if name != "total"}
         values["audio_mae_deg"] = azimuth_error_deg(phi.detach(), batch.azimuths).flatten()
