@@ -1,0 +1,110 @@
+"""Azimuth bins on the full circle: the compact audio network's config and output decoding.
+
+Torch-free, so deployments that run the exported graph (ONNX Runtime, TensorRT) decode the
+network's output without PyTorch. Bin k is centred at -pi + (k + 0.5) * 2 pi / n_bins.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from slfm_ros.core.errors import ConfigError
+
+# Receiver inputs after the cues: [known, max_itd_ms].
+APERTURE_DIM = 2
+
+
+@dataclass(frozen=True)
+class CueNetConfig:
+    """Compact audio network.
+
+    input_dim: length of the cue vector (``CueConfig.dim``).
+    hidden:    widths of the hidden layers.
+    n_bins:    azimuth bins over the full circle.
+    dropout:   dropout after each hidden layer while training.
+    """
+
+    input_dim: int = 353
+    hidden: tuple[int, ...] = (384, 256)
+    n_bins: int = 120
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.input_dim <= 0 or self.n_bins < 8 or not self.hidden:
+            raise ConfigError(
+                f"cue network: input_dim > 0, n_bins >= 8 and hidden layers needed, got {self}"
+            )
+        if any(int(h) <= 0 for h in self.hidden) or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"cue network: bad hidden sizes or dropout in {self}")
+
+    @property
+    def bin_width(self) -> float:
+        return 2.0 * math.pi / self.n_bins
+
+    def bin_centers(self) -> npt.NDArray[np.float64]:
+        centers = -math.pi + (np.arange(self.n_bins, dtype=np.float64) + 0.5) * self.bin_width
+        return centers.astype(np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hidden"] = list(self.hidden)
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> CueNetConfig:
+        unknown = sorted(set(data) - set(CueNetConfig.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"cue network: unknown key(s) {unknown}")
+        values = dict(data)
+        if "hidden" in values:
+            values["hidden"] = tuple(int(h) for h in values["hidden"])
+        return CueNetConfig(**values)
+
+
+def mirror_bins(n_bins: int) -> npt.NDArray[np.int64]:
+    """Index map of the left/right mirror phi -> -phi on the bin grid."""
+    return np.arange(n_bins)[::-1].copy()
+
+
+def front_back_bins(n_bins: int) -> npt.NDArray[np.int64]:
+    """Index map of the front/back mirror phi -> pi - phi on the bin grid (n_bins even)."""
+    k = np.arange(n_bins)
+    return (n_bins // 2 - 1 - k) % n_bins
+
+
+def softmax(logits: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    x = np.asarray(logits, dtype=np.float64)
+    x = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=-1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def decode_azimuth(
+    prob: npt.ArrayLike, cfg: CueNetConfig, fold: bool = False, neighbours: int = 2
+) -> tuple[float, float]:
+    """(azimuth rad, peak mass) of one distribution over the circle.
+
+    fold: add each bin's front/back mirror first, so the answer lies in the front half
+          (-pi/2..pi/2) and the mass counts both modes.
+    The peak bin is refined by the circular weighted mean of the 2 * neighbours + 1 bins around
+    it; the peak mass is the probability within those bins (a calibrated confidence when the
+    network is).
+    """
+    p = np.asarray(prob, dtype=np.float64)
+    centers = cfg.bin_centers()
+    if fold:
+        p = p + p[front_back_bins(cfg.n_bins)]
+        front = np.abs(centers) <= math.pi / 2
+        p = np.where(front, p, 0.0)
+    peak = int(np.argmax(p))
+    idx = (peak + np.arange(-neighbours, neighbours + 1)) % cfg.n_bins
+    w = p[idx]
+    angle = math.atan2(
+        float((w * np.sin(centers[idx])).sum()), float((w * np.cos(centers[idx])).sum())
+    )
+    return angle, float(w.sum() / max(p.sum(), 1e-12))
