@@ -3,7 +3,8 @@
     slfm train <stage> --config training/configs/<name>.yaml [--out DIR] [--resume]
                [--set key=value ...] [--stop-after STEPS]
 
-stage: pretext | slfm | egomotion | supervised | probe (must match the config's ``stage``).
+stage: pretext | slfm | egomotion | supervised | probe (must match the config's ``stage``), or
+``audio``: the compact audio recipe (training/configs/audio_cues.yaml, see training/audio_run.py).
 DIR defaults to out/<config name>. ``--resume`` continues the run in DIR from its last
 checkpoint, exactly. Under torchrun every process runs this command; they share DIR.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from slfm_ros.core.errors import ConfigError
 
-STAGES = ("pretext", "slfm", "egomotion", "supervised", "probe")
+STAGES = ("pretext", "slfm", "egomotion", "supervised", "probe", "audio")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,11 +42,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stop-after",
         type=int,
         metavar="STEPS",
-        help="stop at this step with a checkpoint (continue later with --resume)",
+        help="stop at this step (audio: epoch) with a checkpoint (continue later with --resume)",
     )
 
 
+def _run_audio(args: argparse.Namespace) -> int:
+    import yaml
+
+    from training.audio_run import load_audio_run_config, run_audio_training
+
+    overrides = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    cfg = load_audio_run_config(args.config, overrides)
+    out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
+    command = " ".join(shlex.quote(a) for a in ["slfm", *sys.argv[1:]])
+    metrics = run_audio_training(
+        cfg, out, resume=args.resume, stop_after_epochs=args.stop_after, command=command
+    )
+    if not metrics["finished"]:
+        print(f"stopped at epoch {metrics['epoch']}; continue with --resume --out {out}")
+        return 0
+    last = metrics["history"][-1]
+    val = last.get("val_mae_deg", float("nan"))
+    print(
+        f"final: loss {last['loss']:.4f}, validation MAE {val:.2f} deg; network written to "
+        f"{out}/audio_net.pt"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.stage == "audio":
+        return _run_audio(args)
     try:
         from training.config import load_train_config
         from training.loop import train

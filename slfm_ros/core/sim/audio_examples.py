@@ -1,0 +1,203 @@
+"""Audio-only training examples: one binaural window per example, no images rendered.
+
+Each example draws a receiver from a mix (rigid spherical heads of varied radius, free-field
+pairs of varied spacing, measured heads from SOFA files), a room (shoebox of random size and
+RT60, or free field), a target source of a random kind at a random azimuth on the full circle
+and a small elevation, optional quieter interferers, diffuse background noise, and per-ear
+spectral gain errors (smooth random tilts, as unmatched microphones or a shell near one ear
+give). The label is the target azimuth in the receiver frame (REP-103, left positive).
+
+Everything random in example ``index`` comes from ``example_rng(seed, index)``, so a cache can be
+rebuilt exactly from its seed and count.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from slfm_ros.core.errors import ConfigError
+
+SOURCE_KINDS = ("speech", "espeak", "music", "noise", "intermittent_speech")
+
+
+@dataclass(frozen=True)
+class ReceiverMix:
+    """Receivers drawn per example.
+
+    spherical_head_radius_m: [low, high] radius of rigid spherical heads, m.
+    stereo_spacing_m:        [low, high] spacing of free-field pairs, m.
+    sofa_files:              measured heads (SOFA SimpleFreeFieldHRIR files).
+    weights:                 [sphere, pair, sofa] probabilities (renormalised; sofa counts
+                             only when files are given).
+    """
+
+    spherical_head_radius_m: tuple[float, float] = (0.065, 0.11)
+    stereo_spacing_m: tuple[float, float] = (0.06, 0.40)
+    sofa_files: tuple[str, ...] = ()
+    weights: tuple[float, float, float] = (0.4, 0.35, 0.25)
+
+
+@dataclass(frozen=True)
+class AudioExampleConfig:
+    """The distribution of audio-only examples (keys documented in
+    ``training/configs/audio_cues.yaml``)."""
+
+    sample_rate: int = 16000
+    window_s: float = 1.0
+    receivers: ReceiverMix = field(default_factory=ReceiverMix)
+    anechoic_probability: float = 0.2
+    rt60_range_s: tuple[float, float] = (0.15, 1.0)
+    room_dims_min_m: tuple[float, float, float] = (3.0, 3.0, 2.4)
+    room_dims_max_m: tuple[float, float, float] = (14.0, 12.0, 4.5)
+    source_kinds: tuple[str, ...] = SOURCE_KINDS
+    source_weights: tuple[float, ...] = (0.45, 0.1, 0.2, 0.1, 0.15)
+    distance_m: tuple[float, float] = (0.7, 4.0)
+    elevation_deg: tuple[float, float] = (-20.0, 20.0)
+    interferer_probability: float = 0.3
+    interferer_gain_db: tuple[float, float] = (-25.0, -8.0)
+    snr_db: tuple[float, float] = (0.0, 40.0)
+    ear_gain_db: float = 2.0
+    windows_per_scene: int = 3
+
+    def __post_init__(self) -> None:
+        bad = [k for k in self.source_kinds if k not in SOURCE_KINDS]
+        if bad or len(self.source_weights) != len(self.source_kinds):
+            raise ConfigError(
+                f"audio examples: source kinds {bad} unknown or weights do not match kinds"
+            )
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> AudioExampleConfig:
+        known = set(AudioExampleConfig.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"audio examples: unknown key(s) {unknown}")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "receivers":
+                extra = sorted(set(value) - set(ReceiverMix.__dataclass_fields__))
+                if extra:
+                    raise ConfigError(f"audio examples.receivers: unknown key(s) {extra}")
+                values[key] = ReceiverMix(**{k: tuple(v) for k, v in value.items()})
+            elif isinstance(value, list):
+                values[key] = tuple(value)
+            else:
+                values[key] = value
+        return AudioExampleConfig(**values)
+
+
+@dataclass
+class AudioExample:
+    """window (frames, 2) float32, azimuth (rad, receiver frame), receiver description."""
+
+    window: npt.NDArray[np.float32]
+    azimuth: float
+    receiver_kind: str
+    receiver_params: dict[str, Any]
+    max_itd_s: float
+
+
+def example_rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), int(index), 0x5A1F])
+
+
+@functools.lru_cache(maxsize=16)
+def _sofa_receiver(path: str) -> Any:
+    from slfm_ros.core.sim.receivers import make_receiver
+
+    return make_receiver("sofa", path=path)
+
+
+def draw_receiver(mix: ReceiverMix, rng: np.random.Generator) -> tuple[str, dict[str, Any], Any]:
+    """(kind, params, Receiver) of one example."""
+    from slfm_ros.core.sim.receivers import make_receiver
+
+    weights = np.array(mix.weights, dtype=np.float64)
+    if not mix.sofa_files:
+        weights[2] = 0.0
+    choice = int(rng.choice(3, p=weights / weights.sum()))
+    if choice == 0:
+        radius = float(rng.uniform(*mix.spherical_head_radius_m))
+        params: dict[str, Any] = {"radius_m": round(radius, 3)}
+        return "spherical_head", params, make_receiver("spherical_head", **params)
+    if choice == 1:
+        spacing = float(rng.uniform(*mix.stereo_spacing_m))
+        params = {"spacing_m": round(spacing, 3)}
+        return "stereo_array", params, make_receiver("stereo_array", **params)
+    path = mix.sofa_files[int(rng.integers(len(mix.sofa_files)))]
+    return "sofa", {"path": path}, _sofa_receiver(path)
+
+
+def _smooth_gain(rng: np.random.Generator, n_freqs: int, max_db: float) -> npt.NDArray[np.float64]:
+    """A smooth random gain curve over frequency (a few cosine terms), linear units."""
+    x = np.linspace(0.0, 1.0, n_freqs)
+    db = rng.uniform(-max_db, max_db) * np.ones(n_freqs)
+    for order in (1, 2, 3):
+        db += rng.uniform(-max_db, max_db) / order * np.cos(math.pi * order * x)
+    return 10.0 ** (db / 20.0)  # type: ignore[no-any-return]
+
+
+def render_examples(cfg: AudioExampleConfig, rng: np.random.Generator) -> list[AudioExample]:
+    """``windows_per_scene`` consecutive windows of one scene (see the module docstring); each
+    window gets its own ear gain errors and level."""
+    from slfm_ros.core.sim.audio_scene import PlacedSource, add_diffuse_noise, render_view_audio
+    from slfm_ros.core.sim.room import sample_room
+    from slfm_ros.core.sim.sources import make_source_signal
+
+    sr = cfg.sample_rate
+    frames = int(round(cfg.window_s * sr))
+    count = int(cfg.windows_per_scene)
+    kind, params, receiver = draw_receiver(cfg.receivers, rng)
+    room = None
+    if rng.uniform() >= cfg.anechoic_probability:
+        room = sample_room(
+            rng,
+            dims_min_m=cfg.room_dims_min_m,
+            dims_max_m=cfg.room_dims_max_m,
+            rt60_range_s=cfg.rt60_range_s,
+        )
+    lead = int(round(min(room.rt60_s, 0.8) * sr)) if room is not None else receiver.n_taps(sr)
+    total = lead + count * frames
+    weights = np.asarray(cfg.source_weights, dtype=np.float64)
+    azimuth = float(rng.uniform(-math.pi, math.pi))
+    elevation = math.radians(float(rng.uniform(*cfg.elevation_deg)))
+    sources = []
+    n_sources = 1 + int(rng.uniform() < cfg.interferer_probability)
+    for s in range(n_sources):
+        source_kind = cfg.source_kinds[int(rng.choice(len(weights), p=weights / weights.sum()))]
+        signal = make_source_signal(source_kind, total / sr, sr, rng)[:total]
+        az = azimuth if s == 0 else float(rng.uniform(-math.pi, math.pi))
+        gain = 0.0 if s == 0 else float(rng.uniform(*cfg.interferer_gain_db))
+        sources.append(
+            PlacedSource(signal, az, float(rng.uniform(*cfg.distance_m)), gain, elevation)
+        )
+    audio = render_view_audio(sources, 0.0, receiver, sr, room)[lead:]
+    if float(np.mean(audio.astype(np.float64) ** 2)) == 0.0:
+        audio = audio + 1e-6
+    audio = add_diffuse_noise(audio, float(rng.uniform(*cfg.snr_db)), rng, sr, receiver)
+    examples = []
+    for k in range(count):
+        window = audio[k * frames : (k + 1) * frames].astype(np.float64)
+        if cfg.ear_gain_db > 0:
+            spec = np.fft.rfft(window, axis=0)
+            for ear in range(2):
+                spec[:, ear] *= _smooth_gain(rng, spec.shape[0], cfg.ear_gain_db)
+            window = np.fft.irfft(spec, n=frames, axis=0)
+        peak = float(np.max(np.abs(window)))
+        window = window * (float(rng.uniform(0.05, 0.9)) / max(peak, 1e-9))
+        examples.append(
+            AudioExample(
+                window=window.astype(np.float32),
+                azimuth=azimuth,
+                receiver_kind=kind,
+                receiver_params=params,
+                max_itd_s=float(receiver.geometry.max_itd),
+            )
+        )
+    return examples

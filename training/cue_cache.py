@@ -1,0 +1,123 @@
+"""Cached binaural cues of audio-only examples: rendering is the slow part, so it happens once.
+
+A cache file (``.npz``) holds, for ``scenes * windows_per_scene`` windows: the cue vectors
+(N, dim) float32, the azimuth labels (N,) (rad, receiver frame), the receivers' largest
+interaural delay (N,) s, the receiver kind of every window and the settings that made it
+(example config, cue config, seed, scene count). ``load_cue_cache`` refuses a file whose
+settings differ from the ones asked for, so a stale cache is never trained on silently.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slfm_ros.core.atomic_io import atomic_write_bytes
+from slfm_ros.core.dsp.binaural_cues import FRONT_END_VERSION, CueConfig, binaural_cues
+from slfm_ros.core.errors import DatasetError
+from slfm_ros.core.sim.audio_examples import AudioExampleConfig, example_rng, render_examples
+
+_JOB: tuple[AudioExampleConfig, CueConfig, int] | None = None
+
+
+def _init(job: tuple[AudioExampleConfig, CueConfig, int]) -> None:
+    global _JOB
+    _JOB = job
+
+
+def _scene(index: int) -> list[tuple[np.ndarray, float, float, str]]:
+    assert _JOB is not None
+    examples_cfg, cue_cfg, seed = _JOB
+    out = []
+    for ex in render_examples(examples_cfg, example_rng(seed, index)):
+        out.append((binaural_cues(ex.window, cue_cfg), ex.azimuth, ex.max_itd_s, ex.receiver_kind))
+    return out
+
+
+def cache_settings(
+    examples_cfg: AudioExampleConfig, cue_cfg: CueConfig, seed: int, scenes: int
+) -> dict[str, Any]:
+    return {
+        "examples": json.loads(json.dumps(asdict(examples_cfg))),
+        "cues": cue_cfg.to_dict(),
+        "front_end_version": FRONT_END_VERSION,
+        "seed": int(seed),
+        "scenes": int(scenes),
+    }
+
+
+def build_cue_cache(
+    path: str | Path,
+    examples_cfg: AudioExampleConfig,
+    cue_cfg: CueConfig,
+    seed: int,
+    scenes: int,
+    workers: int = 1,
+) -> Path:
+    """Render ``scenes`` scenes, compute their cues and write the cache (progress on stderr)."""
+    path = Path(path)
+    if examples_cfg.sample_rate != cue_cfg.sample_rate:
+        raise DatasetError(
+            f"examples at {examples_cfg.sample_rate} Hz but cues at {cue_cfg.sample_rate} Hz"
+        )
+    job = (examples_cfg, cue_cfg, int(seed))
+    rows: list[tuple[np.ndarray, float, float, str]] = []
+    start = time.monotonic()
+    if workers > 1:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(workers, initializer=_init, initargs=(job,)) as pool:
+            for k, items in enumerate(pool.imap(_scene, range(scenes), chunksize=4)):
+                rows += items
+                _progress(k + 1, scenes, start)
+    else:
+        _init(job)
+        for k in range(scenes):
+            rows += _scene(k)
+            _progress(k + 1, scenes, start)
+    sys.stderr.write("\n")
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        cues=np.stack([r[0] for r in rows]).astype(np.float32),
+        azimuth=np.array([r[1] for r in rows], dtype=np.float64),
+        max_itd_s=np.array([r[2] for r in rows], dtype=np.float64),
+        receiver_kind=np.array([r[3] for r in rows]),
+        settings=np.array(json.dumps(cache_settings(examples_cfg, cue_cfg, seed, scenes))),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _progress(done: int, total: int, start: float) -> None:
+    if done % 20 and done != total:
+        return
+    rate = done / max(time.monotonic() - start, 1e-9)
+    eta = (total - done) / max(rate, 1e-9)
+    sys.stderr.write(f"\r  rendered {done}/{total} scenes, {rate:.1f} scenes/s, eta {eta:.0f} s ")
+    sys.stderr.flush()
+
+
+def load_cue_cache(
+    path: str | Path, expected: dict[str, Any] | None = None
+) -> dict[str, np.ndarray]:
+    """Arrays of a cache file; with ``expected`` (``cache_settings(...)``), DatasetError when the
+    file was made with other settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"cue cache not found: {path}")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    settings = json.loads(str(arrays["settings"]))
+    if expected is not None and settings != json.loads(json.dumps(expected)):
+        raise DatasetError(f"{path} was made with other settings; rebuild it (delete the file)")
+    return arrays
