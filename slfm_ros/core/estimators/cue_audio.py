@@ -1,0 +1,134 @@
+"""Sound azimuth from the compact audio network (binaural cues -> distribution on the circle).
+
+The clip is cut into up to ``max_windows`` windows of the model's length; each gives a
+distribution over the full circle; the clip's distribution is their normalised product
+(independent looks at one static source), tempered by 1/K so that K windows do not claim K
+times the certainty. The estimate is the front-folded peak (a two-ear receiver without pinnae
+cannot tell front from back, and the pipeline's consumers expect the front half), refined by
+the neighbouring bins; its confidence is the folded probability mass near the peak, which the
+network is trained to make calibrated.
+
+``max_itd_s``: the receiver's largest interaural delay when the user knows it (the node's
+``receiver``, ``mic_spacing_m``, ``head_radius_m``), None when not; the network was trained with
+and without it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
+from slfm_ros.core.dsp.iid import rms_dbfs
+from slfm_ros.core.dsp.resample import resample
+from slfm_ros.core.errors import ConfigError, InputFormatError, ModelError
+from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator
+from slfm_ros.core.models.azimuth_bins import CueNetConfig, decode_azimuth, softmax
+
+# run_audio(features (B, cues + 2) float32) -> logits (B, n_bins) float32
+LogitRunner = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+
+
+def aperture_row(max_itd_s: float | None) -> npt.NDArray[np.float32]:
+    """The two receiver inputs of the network: [known, max_itd_ms]."""
+    if max_itd_s is None:
+        return np.zeros(2, dtype=np.float32)
+    if not 0.0 < max_itd_s < 0.01:
+        raise ConfigError(f"receiver max ITD must be in (0, 10) ms, got {max_itd_s * 1e3} ms")
+    return np.array([1.0, max_itd_s * 1e3], dtype=np.float32)
+
+
+def network_input(
+    window: npt.ArrayLike, cues: CueConfig, max_itd_s: float | None
+) -> npt.NDArray[np.float32]:
+    """The network's input row of one (window_samples, 2) window at the model rate."""
+    return np.concatenate([binaural_cues(window, cues), aperture_row(max_itd_s)])
+
+
+class CueAudioEstimator(AudioEstimator):
+    """Front-folded azimuth (radians) from the compact audio network.
+
+    cues, net:    the model's front end and network configs (model card).
+    run_audio:    the network call (torch, ONNX Runtime or TensorRT), see LogitRunner.
+    max_itd_s:    the receiver's largest interaural delay, None when unknown.
+    max_windows:  windows per clip (evenly spaced; the newest audio always included).
+    silence_dbfs: clips below this RMS level are declined as silence.
+    """
+
+    name = "slfm"
+
+    def __init__(
+        self,
+        cues: CueConfig,
+        net: CueNetConfig,
+        run_audio: LogitRunner,
+        max_itd_s: float | None = None,
+        max_windows: int = 4,
+        silence_dbfs: float = -60.0,
+    ) -> None:
+        if max_windows < 1:
+            raise ConfigError(f"max_windows must be >= 1, got {max_windows}")
+        self.cues = cues
+        self.net = net
+        self.run_audio = run_audio
+        self.aperture = aperture_row(max_itd_s)
+        self.max_windows = int(max_windows)
+        self.silence_dbfs = float(silence_dbfs)
+
+    @property
+    def min_samples(self) -> int:
+        return self.cues.window_samples // 2
+
+    def windows(self, audio: npt.NDArray[np.float32], sample_rate: int) -> list[np.ndarray]:
+        clip = self.cues.window_samples
+        x = resample(audio, sample_rate, self.cues.sample_rate)
+        if x.shape[0] < self.min_samples:
+            raise InputFormatError(
+                f"clip of {x.shape[0]} samples at {self.cues.sample_rate} Hz is shorter than half "
+                f"the model window ({self.min_samples} of {clip}): use a longer clip"
+            )
+        if x.shape[0] <= clip:
+            padded = np.zeros((clip, 2), dtype=np.float32)
+            padded[clip - x.shape[0] :] = x
+            return [padded]
+        count = min(self.max_windows, math.ceil(x.shape[0] / clip))
+        starts = np.linspace(0, x.shape[0] - clip, count).round().astype(int)
+        return [x[s : s + clip] for s in starts]
+
+    def features(self, audio: npt.NDArray[np.float32], sample_rate: int) -> np.ndarray:
+        """The network input (K, cues + 2) of a (frames, 2) clip."""
+        return np.stack(
+            [
+                np.concatenate([binaural_cues(w, self.cues), self.aperture])
+                for w in self.windows(audio, sample_rate)
+            ]
+        )
+
+    def distribution(self, audio: npt.NDArray[np.float32], sample_rate: int) -> np.ndarray:
+        """The clip's distribution over the model's bins (full circle)."""
+        rows = self.features(audio, sample_rate)
+        logits = np.asarray(self.run_audio(rows), dtype=np.float64)
+        if logits.shape != (rows.shape[0], self.net.n_bins) or not np.isfinite(logits).all():
+            raise ModelError(
+                f"run_audio returned {logits.shape} (finite: {bool(np.isfinite(logits).all())}), "
+                f"expected finite logits of shape ({rows.shape[0]}, {self.net.n_bins})"
+            )
+        log_p = np.log(softmax(logits) + 1e-12).mean(axis=0)
+        return softmax(log_p)
+
+    def estimate(self, audio: npt.NDArray[np.float32], sample_rate: int) -> AngleEstimate:
+        """audio (frames, 2) float32, channel 0 left; sample_rate in Hz."""
+        arr = np.asarray(audio, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise InputFormatError(
+                f"expected binaural audio (frames, 2), got {arr.shape}; channel 0 is left"
+            )
+        if not np.isfinite(arr).all():
+            return AngleEstimate.invalid("non-finite samples")
+        if rms_dbfs(arr) < self.silence_dbfs:
+            return AngleEstimate.invalid("silence")
+        angle, mass = decode_azimuth(self.distribution(arr, sample_rate), self.net, fold=True)
+        return AngleEstimate.from_confidence(angle, mass)
