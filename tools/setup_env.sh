@@ -43,8 +43,10 @@ exec 9>"/tmp/slfm-setup-$(printf '%s' "$venv" | sha256sum | cut -c1-12).lock"
 flock 9
 
 # --- 1. Debian packages --------------------------------------------------------------------
+# libmysofa1 ships a measured head (/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa) that the
+# tests compare with the one in test/data.
 apt_packages=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng libsndfile1
-	cmake g++)
+	libmysofa1 cmake g++)
 
 # The venv module and the C headers of a Debian-packaged Python 3.11 come in separate packages.
 if ! command -v "$python" >/dev/null 2>&1; then
