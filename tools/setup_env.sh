@@ -43,8 +43,10 @@ exec 9>"/tmp/slfm-setup-$(printf '%s' "$venv" | sha256sum | cut -c1-12).lock"
 flock 9
 
 # --- 1. Debian packages --------------------------------------------------------------------
+# libmysofa1 ships a measured head (/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa) that the
+# tests compare with the one in test/data.
 apt_packages=(libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins espeak-ng libsndfile1
-	cmake g++)
+	libmysofa1 cmake g++)
 
 # The venv module and the C headers of a Debian-packaged Python 3.11 come in separate packages.
 if ! command -v "$python" >/dev/null 2>&1; then
@@ -63,17 +65,18 @@ if command -v dpkg-query >/dev/null 2>&1; then
 			missing+=("$pkg")
 	done
 else
-	say "no dpkg on this system: make sure PortAudio, PulseAudio, libsndfile, espeak-ng, cmake" \
-		"and a C++ compiler are installed"
+	say "no dpkg on this system: make sure PortAudio, PulseAudio, libsndfile, espeak-ng, cmake," \
+		"a C++ compiler and (for two tests) libmysofa's MIT KEMAR SOFA file are installed"
 fi
 if [ ${#missing[@]} -gt 0 ]; then
-	say "installing Debian packages: ${missing[*]}"
 	sudo=()
 	if [ "$(id -u)" -ne 0 ]; then
 		command -v sudo >/dev/null 2>&1 ||
 			fail "missing Debian packages ${missing[*]}; install them as root and run again"
 		sudo=(sudo)
 	fi
+	say "about to install these missing Debian packages with ${sudo[*]:+${sudo[*]} }apt-get:" \
+		"${missing[*]}"
 	"${sudo[@]}" apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}"

@@ -10,12 +10,15 @@
 
 With --json one JSON object goes to stdout: ``n`` and, for audio, azimuth_mae_deg,
 azimuth_median_deg, lr_accuracy (0..1); for rotation, yaw_mae_deg, yaw_median_deg and
-yaw_valid_fraction; synthetic prints both groups (audio_n and yaw_n count clips and pairs).
-Otherwise a table. ``report`` writes results.md, results.json and PNG plots to --out (default
-out/report; see ``slfm_ros.evaluation.report``) and prints results.md, or with --json the
-results.json object (one row per estimator under ``rows``). Missing folders, unreadable or
-mono files where stereo is needed and SOFA files of another convention end with a message and
-exit status 2.
+yaw_valid_fraction; synthetic prints both groups, where ``n`` counts samples, ``audio_n`` the
+clips scored (each view whose target is in front of it) and ``yaw_n`` the view pairs scored
+(view 0 with each other view). Otherwise a table, followed by what its counts count. The
+classic visual estimator is ORB feature matching with a rotation-only RANSAC by default, as in
+slfm_node and ``slfm bag eval``; ``--visual-estimator sift`` picks SIFT instead.
+``report`` writes results.md, results.json and PNG plots to --out (default out/report; see
+``slfm_ros.evaluation.report``) and prints results.md, or with --json the results.json object
+(one row per estimator under ``rows``). Missing folders, unreadable or mono files where stereo
+is needed and SOFA files of another convention end with a message and exit status 2.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ from slfm_ros.evaluation.estimators import (
     BACKEND_CHOICES,
     FEATURE_CHOICES,
     VISUAL_CHOICES,
+)
+
+CLASSIC_VISUAL_HELP = "default orb, the one slfm_node and slfm bag eval use"
+SYNTHETIC_COUNTS = (
+    "n: samples scored; audio_n: clips scored (each view whose target is in front of it, "
+    "|azimuth| <= 90 deg); yaw_n: view pairs scored (view 0 with each other view)."
 )
 
 
@@ -61,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rot.add_argument(
         "--visual-estimator",
         choices=FEATURE_CHOICES,
-        default="sift",
-        help="feature detector of the classic estimator (default sift)",
+        default="orb",
+        help=f"feature detector of the classic estimator ({CLASSIC_VISUAL_HELP})",
     )
     _common(rot)
 
@@ -97,7 +106,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _common(aud)
 
-    syn = sub.add_parser("synthetic", help="audio and rotation on a split from slfm simulate")
+    syn = sub.add_parser(
+        "synthetic",
+        help="audio and rotation on a split from slfm simulate",
+        description=f"Scores audio and rotation on a split from slfm simulate. {SYNTHETIC_COUNTS}",
+    )
     syn.add_argument("--data", required=True, help="dataset folder written by slfm simulate")
     syn.add_argument(
         "--estimator",
@@ -108,8 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     syn.add_argument(
         "--visual-estimator",
         choices=FEATURE_CHOICES,
-        default="sift",
-        help="feature detector of the classic visual estimator (default sift)",
+        default="orb",
+        help=f"feature detector of the classic visual estimator ({CLASSIC_VISUAL_HELP})",
     )
     syn.add_argument("--only", choices=("audio", "rotation"), help="score one modality only")
     syn.add_argument("--limit", type=int, help="score only the first N samples")
@@ -123,7 +136,8 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _emit(args: argparse.Namespace, title: str, result: dict[str, Any]) -> None:
+def _emit(args: argparse.Namespace, title: str, result: dict[str, Any], notes: str = "") -> None:
+    """One JSON line, or a table under ``title`` followed by ``notes``."""
     if args.json:
         clean = {
             k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.items()
@@ -134,6 +148,8 @@ def _emit(args: argparse.Namespace, title: str, result: dict[str, Any]) -> None:
     print(title)
     for key, value in result.items():
         print(f"  {key:<{width}}  {_format(value)}")
+    if notes:
+        print(notes)
 
 
 def _backend_field(args: argparse.Namespace, learned: bool) -> dict[str, str]:
@@ -266,7 +282,19 @@ def _run_synthetic(args: argparse.Namespace) -> int:
         out["visual_estimator"] = visual_label(visual_kind, args.visual_estimator)
     out.update(_backend_field(args, args.estimator == "slfm"))
     out.update(result.as_dict())
-    _emit(args, f"synthetic: {args.data} ({dataset.split})", out)
+    notes = [SYNTHETIC_COUNTS]
+    if visual_kind == "classic" and visual_est is not None:
+        feature = args.visual_estimator
+        where = (
+            ", as in slfm_node and slfm bag eval"
+            if feature == "orb"
+            else "; slfm_node and slfm bag eval use ORB, the default here too"
+        )
+        notes.append(
+            f"visual_estimator {feature} = {feature.upper()} feature matching with a "
+            f"rotation-only RANSAC{where}."
+        )
+    _emit(args, f"synthetic: {args.data} ({dataset.split})", out, "\n".join(notes))
     return 0
 
 

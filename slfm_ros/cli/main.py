@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = next((a for a in args_in if not a.startswith("-")), None)
     command = names.get(selected) if selected else None
     args = build_parser(command.name if command else None).parse_args(args_in)
+    # Warnings of the library (a SOFA file whose metadata contradicts its data, say) go to
+    # stderr, so that the JSON and tables on stdout stay clean.
+    logging.basicConfig(level=logging.WARNING, format="slfm %(levelname)s: %(message)s")
     module = _load(names[args.command])
     try:
         return int(module.run(args))

@@ -1,7 +1,10 @@
 """``slfm simulate``: render a sharded multi-view dataset (format: docs/dataset-format.md).
 
-    slfm simulate --config config/sim/default.yaml --out data/sim/train --num 20000 \\
+    slfm simulate [--config config/sim/default.yaml] --out data/sim/train --num 20000 \\
         --split train --seed 0 [--workers 2] [--shard-size 64] [--image-format jpeg|png]
+
+Without ``--config`` the shipped ``config/sim/default.yaml`` is used (of the source checkout,
+else of the installed package share).
 
 Rerunning the same command after an interruption finishes the dataset without rewriting the
 shards that are already complete.
@@ -17,10 +20,14 @@ from slfm_ros.core.sim.dataset import DEFAULT_SHARD_SIZE
 from slfm_ros.core.sim.shard_io import IMAGE_FORMATS
 
 SPLITS = ("train", "val", "test")
+DEFAULT_CONFIG = "sim/default.yaml"  # below the package's config/ folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="simulator YAML (see config/sim/)")
+    parser.add_argument(
+        "--config",
+        help=f"simulator YAML (see config/sim/; default: the shipped config/{DEFAULT_CONFIG})",
+    )
     parser.add_argument("--out", required=True, help="dataset folder (created; resumed if present)")
     parser.add_argument("--num", type=int, required=True, help="number of samples")
     parser.add_argument("--split", required=True, choices=SPLITS, help="which split to render")
@@ -42,11 +49,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _default_config() -> str:
+    from slfm_ros.core.errors import ConfigError
+    from slfm_ros.nodes.launch_description import shipped_config
+
+    try:
+        return shipped_config(DEFAULT_CONFIG)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"no config/{DEFAULT_CONFIG} in the source checkout nor in the installed share of "
+            "slfm_ros; pass --config FILE.yaml"
+        ) from exc
+
+
 def run(args: argparse.Namespace) -> int:
     from slfm_ros.core.sim.dataset import write_dataset
     from slfm_ros.core.sim.scene import SceneConfig
 
-    cfg = SceneConfig.from_yaml(args.config)
+    cfg = SceneConfig.from_yaml(args.config if args.config else _default_config())
     tic = time.perf_counter()
     manifest = write_dataset(
         cfg,

@@ -93,7 +93,8 @@ def test_rotation_json_and_table(data: dict[str, Path], capsys: pytest.CaptureFi
     assert report["yaw_mae_deg"] >= 0.0 and report["yaw_median_deg"] >= 0.0
     assert main(args) == 0
     table = capsys.readouterr().out
-    assert "yaw_mae_deg" in table and "sift" in table
+    # ORB by default, the classic estimator of slfm_node and slfm bag eval.
+    assert "yaw_mae_deg" in table and "orb" in table
 
 
 def test_audio_json_with_hrtf_and_brirs(
@@ -113,6 +114,7 @@ def test_synthetic_prints_both_groups(
 ) -> None:
     report = _json(["eval", "synthetic", "--data", str(data["sim"])], capsys)
     assert report["n"] == 2 and report["yaw_n"] == 2
+    assert report["visual_estimator"] == "orb"
     for key in (
         "azimuth_mae_deg",
         "azimuth_median_deg",
@@ -231,3 +233,17 @@ def test_report_writes_its_files_and_rejects_bad_inputs(
     manifest = json.loads((sim / "manifest.json").read_text())
     (sim / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
     _fails(["eval", "report", "--data", str(sim), "--model", str(model)], capsys, "incomplete")
+
+
+def test_synthetic_table_says_what_it_counts_and_which_matcher_ran(
+    data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["eval", "synthetic", "--data", str(data["sim"])]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "n: samples scored; audio_n: clips scored" in table
+    assert "yaw_n: view pairs scored" in table
+    assert "visual_estimator orb = ORB feature matching" in table
+    assert main([*args, "--visual-estimator", "sift", "--only", "rotation"]) == 0
+    table = capsys.readouterr().out
+    assert "visual_estimator sift = SIFT" in table and "use ORB" in table

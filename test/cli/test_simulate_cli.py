@@ -75,3 +75,18 @@ def test_simulate_reports_bad_configs_and_conflicting_folders(
     assert "not empty" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(_args(good, tmp_path / "y") + ["--split", "holdout"])
+
+
+def test_simulate_without_config_renders_the_shipped_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from slfm_ros.cli.simulate import _default_config
+    from slfm_ros.core.sim.scene import SceneConfig
+
+    default = Path(__file__).resolve().parents[2] / "config" / "sim" / "default.yaml"
+    assert Path(_default_config()) == default
+    out = tmp_path / "data"
+    argv = ["simulate", "--out", str(out), "--num", "1", "--split", "test", "--seed", "99"]
+    assert main([*argv, "--workers", "1", "--no-progress"]) == 0
+    assert "1 test samples in 1 shards" in capsys.readouterr().out
+    assert ShardedDataset(out).config == SceneConfig.from_yaml(default)

@@ -16,11 +16,16 @@ from slfm_ros.evaluation.audio_eval import (
     AudioProtocol,
     evaluate_brirs,
     evaluate_hrtf,
+    hrtf_receiver,
     read_brirs,
 )
 from slfm_ros.evaluation.estimators import build_audio_estimator
 
 PROTOCOL = AudioProtocol(clip_seconds=1.0, clips_per_file=6, clips_per_brir=2, seed=1)
+# Two heads measured by Gardner and Martin (MIT, 1994): the large pinna ships with the tests
+# (its metadata names the right ear first, its data the left), the normal pinna with Debian.
+KEMAR_LARGE = Path(__file__).resolve().parents[1] / "data" / "MIT_KEMAR_large_pinna.sofa"
+KEMAR_NORMAL = Path("/usr/share/libmysofa/MIT_KEMAR_normal_pinna.sofa")
 
 
 def test_gcc_phat_localises_recordings_through_a_measured_head(
@@ -99,3 +104,21 @@ def test_sofa_of_another_convention_and_bad_sources_are_rejected(
     sf.write(silent / "quiet.wav", np.zeros(8000, dtype=np.float32), 16000)
     with pytest.raises(InputFormatError, match="silent"):
         evaluate_hrtf(sofa_file, silent, estimator, PROTOCOL)
+
+
+@pytest.mark.skipif(
+    not KEMAR_NORMAL.is_file(),
+    reason=f"{KEMAR_NORMAL} is missing: Debian package libmysofa1 ships it (tools/setup_env.sh)",
+)
+def test_two_measured_kemar_heads_score_alike(sources_dir: Path) -> None:
+    """What ``slfm eval audio --hrtf FILE --estimator classic`` runs, on both heads."""
+    protocol = AudioProtocol(clip_seconds=1.0, clips_per_file=8, seed=0)
+    scores = {}
+    for path in (KEMAR_LARGE, KEMAR_NORMAL):
+        receiver = hrtf_receiver(path)
+        estimator = build_audio_estimator("classic", receiver.geometry)
+        report = evaluate_hrtf(path, sources_dir, estimator, protocol, receiver=receiver).report
+        assert report.n == 16 and report.lr_accuracy == 1.0
+        scores[path.name] = report.azimuth_mae_deg
+    assert max(scores.values()) < 5.0, scores
+    assert abs(scores[KEMAR_LARGE.name] - scores[KEMAR_NORMAL.name]) <= 1.5, scores

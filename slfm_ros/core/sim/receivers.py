@@ -30,6 +30,7 @@ import numpy.typing as npt
 from scipy.signal import oaconvolve, resample_poly
 from scipy.special import spherical_jn, spherical_yn
 
+from slfm_ros.core.dsp.onsets import onsets
 from slfm_ros.core.errors import ConfigError, InputFormatError
 from slfm_ros.core.geometry.interaural import (
     SPEED_OF_SOUND_M_S,
@@ -357,26 +358,6 @@ class StereoArray(Receiver):
         return gains[:, None, :] * phase
 
 
-def _onsets(ir: FloatArray, threshold: float = 0.3, oversample: int = 8) -> FloatArray:
-    """Onset (fractional samples) of each response along the last axis.
-
-    First crossing of ``threshold`` times the response's peak magnitude, found on an
-    ``oversample`` times band-limited upsampled copy and refined linearly.
-    """
-    n = ir.shape[-1]
-    spec = np.fft.rfft(ir, axis=-1)
-    fine = np.abs(np.fft.irfft(spec, n=n * oversample, axis=-1)) * oversample
-    level = threshold * fine.max(axis=-1, keepdims=True)
-    above = fine >= level
-    first = np.argmax(above, axis=-1)
-    prev = np.maximum(first - 1, 0)
-    y0 = np.take_along_axis(fine, prev[..., None], -1)[..., 0]
-    y1 = np.take_along_axis(fine, first[..., None], -1)[..., 0]
-    lvl = level[..., 0]
-    step = np.where((first > 0) & (y1 > y0), (lvl - y0) / np.maximum(y1 - y0, 1e-30), 1.0)
-    return (prev + step) / oversample
-
-
 @dataclass(frozen=True)
 class _PreparedSofa:
     """HRIRs of a SOFA set at one sample rate, delay-aligned for interpolation."""
@@ -416,7 +397,7 @@ class SofaReceiver(Receiver):
         self._name = name
         pos = hrir_set.source_positions
         self._interp = DirectionInterpolator(pos[:, 0], pos[:, 1])
-        self._native_onsets = _onsets(hrir_set.ir.astype(np.float64))  # (M, 2)
+        self._native_onsets = onsets(hrir_set.ir.astype(np.float64))  # (M, 2)
         self._prepared: dict[int, _PreparedSofa] = {}
 
     @property
@@ -435,7 +416,8 @@ class SofaReceiver(Receiver):
         if not 0.02 <= radius <= 0.5:
             raise InputFormatError(
                 f"{self._name}: measured ITDs fit a head radius of {radius:.4f} m, outside "
-                "[0.02, 0.5] m; check the left/right order of the receivers"
+                f"[0.02, 0.5] m; check the file's sampling rate ({self.hrir_set.sample_rate:g} "
+                "Hz) and source directions"
             )
         return SphericalHeadGeometry(radius)
 
@@ -449,21 +431,22 @@ class SofaReceiver(Receiver):
             # An impulse response keeps its frequency response when its samples scale with
             # the sampling period.
             ir = resample_poly(ir, ratio.numerator, ratio.denominator, axis=-1) / scale
-        onsets = self._native_onsets * scale
-        common = max(0.0, math.floor(float(onsets.min()) - _PRE_ROLL_S * sample_rate))
-        onsets = onsets - common
+        native = self._native_onsets * scale
+        # Shift every response so the earliest onset sits ``_PRE_ROLL_S`` into it: the distance
+        # delay of the measurement goes, and short responses that start at once get room.
+        common = math.floor(float(native.min()) - _PRE_ROLL_S * sample_rate)
         length = ir.shape[-1]
-        n_taps = max(64, _next_pow2(max(length - int(common), (length + 1) // 2)))
+        n_taps = max(64, _next_pow2(max(length - common, (length + 1) // 2)))
         n_fft = 2 * n_taps
         omega = 2.0 * math.pi * np.arange(n_fft // 2 + 1) / n_fft
         spectra = np.fft.rfft(ir, n=n_fft, axis=-1)  # (M, 2, F)
-        total = onsets + common
-        aligned = spectra * np.exp(1j * omega[None, None, :] * total[:, :, None])
+        aligned = spectra * np.exp(1j * omega[None, None, :] * native[:, :, None])
+        relative = native - common
         prepared = _PreparedSofa(
             aligned=np.ascontiguousarray(aligned.transpose(0, 2, 1)),
-            onsets=onsets,
+            onsets=relative,
             n_taps=n_taps,
-            latency=float(onsets.mean()),
+            latency=float(relative.mean()),
         )
         self._prepared[sample_rate] = prepared
         return prepared

@@ -6,12 +6,21 @@ directions, FIR data ``Data.IR`` of shape (M, 2, N).
 
 Directions: SOFA spherical source positions are (azimuth deg counter-clockwise from the front,
 elevation deg up, distance m), the same rotation sense as REP-103. ``SofaHrirSet`` stores them
-as (azimuth rad wrapped to [-pi, pi), elevation rad, distance m).
+as (azimuth rad wrapped to [-pi, pi), elevation rad in [-pi/2, pi/2], distance m): elevations
+beyond +-90 deg (grids that run over the top to the back) are folded onto the same direction.
+
+Ears: which channel of ``Data.IR`` is the left ear is decided from the responses (``ear_order``:
+level and first arrival for lateral sources), because the ``ReceiverPosition`` of several widely
+used collections contradicts their own data; a disagreement is logged as a warning that names
+the file and what its metadata says. ``Data.Delay`` (samples, one pair per file or per
+measurement, fractional allowed) is applied to the responses.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +30,9 @@ import numpy.typing as npt
 
 from slfm_ros.core.conventions import wrap_angle
 from slfm_ros.core.errors import InputFormatError
+from slfm_ros.core.sim.ear_order import first_channel_is_left, measure_ear_cues
+
+_log = logging.getLogger(__name__)
 
 CONVENTION = "SimpleFreeFieldHRIR"
 _NETCDF_DIM_NAME = "This is a netCDF dimension but not a netCDF variable."
@@ -64,12 +76,10 @@ def _attr_str(value: object) -> str:
     return str(value).strip()
 
 
-def _spherical_deg_to_rad(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    out = np.empty_like(values, dtype=np.float64)
-    out[:, 0] = np.radians(values[:, 0])
-    out[:, 1] = np.radians(values[:, 1])
-    out[:, 2] = values[:, 2]
-    return out
+def _spherical_deg_to_cartesian(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    az, el = np.radians(values[:, 0]), np.radians(values[:, 1])
+    r = values[:, 2]
+    return np.stack([r * np.cos(el) * np.cos(az), r * np.cos(el) * np.sin(az), r * np.sin(el)], 1)
 
 
 def _cartesian_to_spherical(xyz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -79,10 +89,31 @@ def _cartesian_to_spherical(xyz: npt.NDArray[np.float64]) -> npt.NDArray[np.floa
     return np.stack([az, el, r], axis=1)
 
 
+def _spherical_deg_to_rad(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """(azimuth rad, elevation rad in [-pi/2, pi/2], distance) of SOFA spherical rows.
+
+    Elevations beyond +-90 deg are folded onto the direction they point at; the azimuth of an
+    exact pole keeps its stored value (it does not matter there).
+    """
+    unit = np.column_stack([values[:, :2], np.ones(values.shape[0])])
+    out = _cartesian_to_spherical(_spherical_deg_to_cartesian(unit))
+    out[:, 2] = values[:, 2]
+    pole = np.abs(np.cos(out[:, 1])) < 1e-9
+    out[pole, 0] = np.radians(values[pole, 0])
+    return out
+
+
+def _rows(ds: h5py.Dataset) -> npt.NDArray[np.float64]:
+    """(rows, 3) coordinates of a position variable (dims XC, XCI or XCM: first of the last)."""
+    values = np.asarray(ds[()], dtype=np.float64)
+    if values.ndim == 3:
+        values = values[:, :, 0]
+    return values.reshape(values.shape[0], -1)[:, :3] if values.ndim >= 2 else values[None, :3]
+
+
 def _positions(ds: h5py.Dataset, name: str, path: Path) -> npt.NDArray[np.float64]:
     """Read a (rows, 3) position variable as (azimuth rad, elevation rad, distance m)."""
-    values = np.asarray(ds[()], dtype=np.float64)
-    values = values.reshape(values.shape[0], -1)[:, :3] if values.ndim >= 2 else values[None, :3]
+    values = _rows(ds)
     kind = _attr_str(ds.attrs.get("Type", "cartesian")).lower()
     if kind == "spherical":
         return _spherical_deg_to_rad(values)
@@ -91,11 +122,89 @@ def _positions(ds: h5py.Dataset, name: str, path: Path) -> npt.NDArray[np.float6
     raise InputFormatError(f"{path}: {name} has Type {kind!r}; expected 'spherical' or 'cartesian'")
 
 
+def _receiver_metadata(f: h5py.File, path: Path) -> tuple[str, str]:
+    """Which ear ReceiverPosition puts first by its coordinates alone ("left", "right", or
+    "unknown" when it does not tell: missing, not two rows, both on the median plane), and
+    what it says, for messages."""
+    if "ReceiverPosition" not in f:
+        return "unknown", "no ReceiverPosition"
+    recv = _positions(f["ReceiverPosition"], "ReceiverPosition", path)
+    if recv.shape[0] != 2:
+        return "unknown", f"{recv.shape[0]} ReceiverPosition rows"
+    y = recv[:, 2] * np.cos(recv[:, 1]) * np.sin(recv[:, 0])
+    said = (
+        f"ReceiverPosition puts the first receiver at y = {y[0]:+.3g} m, "
+        f"the second at {y[1]:+.3g} m"
+    )
+    if abs(y[0] - y[1]) < 1e-6:
+        return "unknown", said
+    first = "left" if y[0] > y[1] else "right"
+    return first, f"{said} (the {first} ear first)"
+
+
+def _apply_delays(
+    ir: npt.NDArray[np.float64], ds: h5py.Dataset, path: Path
+) -> npt.NDArray[np.float64]:
+    """Responses delayed by Data.Delay (samples; dims IR or MR), lengthened to hold them."""
+    m, r, n = ir.shape
+    delay = np.asarray(ds[()], dtype=np.float64)
+    if delay.size not in (r, m * r):
+        raise InputFormatError(
+            f"{path}: Data.Delay has shape {delay.shape}; expected (1, {r}) or ({m}, {r})"
+        )
+    if not np.all(np.isfinite(delay)):
+        raise InputFormatError(f"{path}: Data.Delay holds non-finite values")
+    delay = np.broadcast_to(delay.reshape(-1, r), (m, r))
+    delay = delay - min(0.0, float(delay.min()))  # only relative delays matter
+    if not np.any(delay):
+        return ir
+    if np.all(delay == np.rint(delay)):
+        shifts = delay.astype(int)
+        out = np.zeros((m, r, n + int(shifts.max())))
+        for i, j in np.ndindex(m, r):
+            out[i, j, shifts[i, j] : shifts[i, j] + n] = ir[i, j]
+        return out
+    length = n + int(math.ceil(float(delay.max())))
+    n_fft = 1 << int(math.ceil(math.log2(2 * length)))
+    omega = 2.0 * math.pi * np.arange(n_fft // 2 + 1) / n_fft
+    spectra = np.fft.rfft(ir, n=n_fft, axis=-1) * np.exp(-1j * omega * delay[:, :, None])
+    return np.fft.irfft(spectra, n=n_fft, axis=-1)[:, :, :length]
+
+
+def _left_first(
+    ir: npt.NDArray[np.float64],
+    sources: npt.NDArray[np.float64],
+    rate: float,
+    f: h5py.File,
+    path: Path,
+) -> bool:
+    """Whether the first channel is the left ear: the acoustics decide (module docstring)."""
+    from_metadata, said = _receiver_metadata(f, path)
+    cues = measure_ear_cues(ir, sources, rate)
+    if cues.n_lateral == 0:
+        # A median-plane set cannot tell its ears apart; SOFA's metadata is all there is.
+        return from_metadata != "right"
+    measured = first_channel_is_left(cues, str(path))
+    if from_metadata != "unknown" and (from_metadata == "left") != measured:
+        _log.warning(
+            "%s: %s, but the responses say the first channel is the %s ear, %s; using the %s "
+            "channel as the left ear (the receiver metadata or the azimuth sense of the file is "
+            "mirrored)",
+            path,
+            said,
+            "left" if measured else "right",
+            cues.describe(),
+            "first" if measured else "second",
+        )
+    return measured
+
+
 def read_sofa(path: str | Path) -> SofaHrirSet:
     """Read a SimpleFreeFieldHRIR SOFA file.
 
     Raises InputFormatError for a missing file, a file that is not HDF5/netCDF-4, another SOFA
-    convention, a receiver count other than 2, or inconsistent sample rates.
+    convention, a receiver count other than 2, inconsistent sample rates, or responses whose
+    two channels do not behave as two ears (``ear_order``).
     """
     path = Path(path)
     if not path.is_file():
@@ -141,24 +250,14 @@ def read_sofa(path: str | Path) -> SofaHrirSet:
             # Source azimuths are measured from where the listener looks.
             view = _positions(f["ListenerView"], "ListenerView", path)
             sources[:, 0] -= view[:, 0]
-        if "ReceiverPosition" in f:
-            recv = np.asarray(f["ReceiverPosition"][()], dtype=np.float64)
-            recv = recv.reshape(recv.shape[0], -1) if recv.ndim >= 2 else recv[None, :]
-            kind = _attr_str(f["ReceiverPosition"].attrs.get("Type", "cartesian")).lower()
-            if kind == "cartesian" and recv.shape[0] == 2 and recv[0, 1] < recv[1, 1]:
-                ir = ir[:, ::-1, :]  # receiver 0 sits on the right (-y): swap to left first
         if "Data.Delay" in f:
-            delay = np.rint(np.asarray(f["Data.Delay"][()], dtype=np.float64)).astype(int)
-            delay = np.broadcast_to(delay.reshape(-1, 2), (ir.shape[0], 2))
-            if np.any(delay != 0):
-                shift = int(delay.max())
-                padded = np.zeros((ir.shape[0], 2, ir.shape[2] + shift))
-                for m in range(ir.shape[0]):
-                    for r in range(2):
-                        padded[m, r, delay[m, r] : delay[m, r] + ir.shape[2]] = ir[m, r]
-                ir = padded
+            ir = _apply_delays(ir, f["Data.Delay"], path)
+        if not np.all(np.isfinite(ir)):
+            raise InputFormatError(f"{path}: Data.IR holds non-finite values")
+        sources[:, 0] = wrap_angle(sources[:, 0])
+        if not _left_first(ir, sources, float(rates[0]), f, path):
+            ir = ir[:, ::-1, :]
         title = _attr_str(f.attrs.get("Title", ""))
-    sources[:, 0] = wrap_angle(sources[:, 0])
     return SofaHrirSet(ir.astype(np.float32), sources, float(rates[0]), title)
 
 

@@ -36,11 +36,10 @@ def _two_direction_set() -> SofaHrirSet:
 
 
 def test_write_read_roundtrip(tmp_path: Path) -> None:
-    rng = np.random.default_rng(3)
-    ir = rng.standard_normal((5, 2, 64)).astype(np.float32)
     pos = np.array(
         [[0.1, 0.0, 1.0], [-2.0, 0.3, 1.0], [3.0, -0.5, 2.0], [1.5, 1.2, 1.0], [-3.1, 0.0, 1.0]]
     )
+    ir = SphericalHead().hrirs(pos[:, 0], pos[:, 1], 44100).transpose(0, 2, 1)
     write_sofa(tmp_path / "set.sofa", SofaHrirSet(ir, pos, 44100.0, "test set"))
     back = read_sofa(tmp_path / "set.sofa")
     assert np.array_equal(back.ir, ir)
@@ -147,15 +146,6 @@ def test_receiver_count_other_than_two_is_rejected(tmp_path: Path) -> None:
         f.create_dataset("Data.IR", data=np.zeros((2, 3, 128)))
     with pytest.raises(InputFormatError, match="two receivers"):
         read_sofa(path)
-
-
-def test_right_ear_first_files_are_reordered(tmp_path: Path) -> None:
-    path = tmp_path / "swapped.sofa"
-    write_sofa(path, _two_direction_set())
-    with h5py.File(path, "r+") as f:
-        f["ReceiverPosition"][:, 1, 0] = [-0.09, 0.09]
-    back = read_sofa(path)
-    assert np.array_equal(back.ir[1, 0], _two_direction_set().ir[1, 1])
 
 
 def test_directions_below_the_measured_grid_keep_their_lateral_angle() -> None:
