@@ -162,7 +162,7 @@ def train_cues(
     """
     cues = np.ascontiguousarray(train["cues"], dtype=np.float32)
     mirrored = mirror_cues(cues, cue_cfg)
-    azimuth = np.asarray(train["azimuth"], dtype=np.float64)
+    azimuth = np.asarray(train["label"], dtype=np.float64)
     max_itd = np.asarray(train["max_itd_s"], dtype=np.float64)
     n = len(cues)
     steps = max(1, n // cfg.batch_size)
@@ -175,7 +175,7 @@ def train_cues(
         val_inputs = (
             np.ascontiguousarray(val["cues"], dtype=np.float32),
             aperture_inputs(val["max_itd_s"], np.ones(len(val["cues"]), dtype=bool)),
-            np.asarray(val["azimuth"]),
+            np.asarray(val["label"]),
         )
     done_here = 0
     while state.epoch < cfg.epochs:

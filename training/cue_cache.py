@@ -1,7 +1,8 @@
 """Cached binaural cues of audio-only examples: rendering is the slow part, so it happens once.
 
 A cache file (``.npz``) holds, for ``scenes * windows_per_scene`` windows: the cue vectors
-(N, dim) float32, the azimuth labels (N,) (rad, receiver frame), the receivers' largest
+(N, dim) float32, the training labels (N,) (rad, receiver frame, ``AudioExample.label``), the
+source azimuths and elevations (N,) (rad), the receivers' largest
 interaural delay (N,) s, the receiver kind of every window and the settings that made it
 (example config, cue config, seed, scene count). ``load_cue_cache`` refuses a file whose
 settings differ from the ones asked for, so a stale cache is never trained on silently.
@@ -32,12 +33,16 @@ def _init(job: tuple[AudioExampleConfig, CueConfig, int]) -> None:
     _JOB = job
 
 
-def _scene(index: int) -> list[tuple[np.ndarray, float, float, str]]:
+Row = tuple[np.ndarray, float, float, float, float, str]
+
+
+def _scene(index: int) -> list[Row]:
     assert _JOB is not None
     examples_cfg, cue_cfg, seed = _JOB
     out = []
     for ex in render_examples(examples_cfg, example_rng(seed, index)):
-        out.append((binaural_cues(ex.window, cue_cfg), ex.azimuth, ex.max_itd_s, ex.receiver_kind))
+        cues = binaural_cues(ex.window, cue_cfg)
+        out.append((cues, ex.label, ex.azimuth, ex.elevation, ex.max_itd_s, ex.receiver_kind))
     return out
 
 
@@ -68,7 +73,7 @@ def build_cue_cache(
             f"examples at {examples_cfg.sample_rate} Hz but cues at {cue_cfg.sample_rate} Hz"
         )
     job = (examples_cfg, cue_cfg, int(seed))
-    rows: list[tuple[np.ndarray, float, float, str]] = []
+    rows: list[Row] = []
     start = time.monotonic()
     if workers > 1:
         ctx = mp.get_context("fork")
@@ -88,9 +93,11 @@ def build_cue_cache(
     np.savez(
         buffer,
         cues=np.stack([r[0] for r in rows]).astype(np.float32),
-        azimuth=np.array([r[1] for r in rows], dtype=np.float64),
-        max_itd_s=np.array([r[2] for r in rows], dtype=np.float64),
-        receiver_kind=np.array([r[3] for r in rows]),
+        label=np.array([r[1] for r in rows], dtype=np.float64),
+        azimuth=np.array([r[2] for r in rows], dtype=np.float64),
+        elevation=np.array([r[3] for r in rows], dtype=np.float64),
+        max_itd_s=np.array([r[4] for r in rows], dtype=np.float64),
+        receiver_kind=np.array([r[5] for r in rows]),
         settings=np.array(json.dumps(cache_settings(examples_cfg, cue_cfg, seed, scenes))),
     )
     path.parent.mkdir(parents=True, exist_ok=True)

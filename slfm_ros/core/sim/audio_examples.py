@@ -5,7 +5,11 @@ pairs of varied spacing, measured heads from SOFA files), a room (shoebox of ran
 RT60, or free field), a target source of a random kind at a random azimuth on the full circle
 and a small elevation, optional quieter interferers, diffuse background noise, and per-ear
 spectral gain errors (smooth random tilts, as unmatched microphones or a shell near one ear
-give). The label is the target azimuth in the receiver frame (REP-103, left positive).
+give). The label is the target azimuth in the receiver frame (REP-103, left positive) brought
+to ear height along its cone of confusion (``cone_azimuth``): interaural cues fix the lateral
+angle asin(cos(elevation) sin(azimuth)), not azimuth and elevation apart, so a raised source
+is labelled with the horizontal direction that sounds the same, as a classical ITD method
+reports it. Labelled by its raw azimuth, a network would learn to push every answer outward.
 
 Everything random in example ``index`` comes from ``example_rng(seed, index)``, so a cache can be
 rebuilt exactly from its seed and count.
@@ -94,13 +98,28 @@ class AudioExampleConfig:
 
 @dataclass
 class AudioExample:
-    """window (frames, 2) float32, azimuth (rad, receiver frame), receiver description."""
+    """window (frames, 2) float32, the target's azimuth and elevation (rad, receiver frame),
+    receiver description; ``label`` is the training target (module docstring)."""
 
     window: npt.NDArray[np.float32]
     azimuth: float
+    elevation: float
     receiver_kind: str
     receiver_params: dict[str, Any]
     max_itd_s: float
+
+    @property
+    def label(self) -> float:
+        return cone_azimuth(self.azimuth, self.elevation)
+
+
+def cone_azimuth(azimuth: float, elevation: float) -> float:
+    """The horizontal direction (rad) on the cone of confusion of (azimuth, elevation): same
+    lateral angle, same front/back side."""
+    lateral = math.asin(max(-1.0, min(1.0, math.cos(elevation) * math.sin(azimuth))))
+    if math.cos(azimuth) >= 0.0:
+        return lateral
+    return math.remainder(math.pi - lateral, 2.0 * math.pi)
 
 
 def example_rng(seed: int, index: int) -> np.random.Generator:
@@ -195,6 +214,7 @@ def render_examples(cfg: AudioExampleConfig, rng: np.random.Generator) -> list[A
             AudioExample(
                 window=window.astype(np.float32),
                 azimuth=azimuth,
+                elevation=elevation,
                 receiver_kind=kind,
                 receiver_params=params,
                 max_itd_s=float(receiver.geometry.max_itd),
