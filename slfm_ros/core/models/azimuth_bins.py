@@ -90,21 +90,31 @@ def decode_azimuth(
     """(azimuth rad, peak mass) of one distribution over the circle.
 
     fold: add each bin's front/back mirror first, so the answer lies in the front half
-          (-pi/2..pi/2) and the mass counts both modes.
-    The peak bin is refined by the circular weighted mean of the 2 * neighbours + 1 bins around
-    it; the peak mass is the probability within those bins (a calibrated confidence when the
-    network is).
+          (-pi/2..pi/2) and the mass counts both modes. The folded distribution is symmetric
+          about +-pi/2, so a peak at the side is refined like any other.
+    The peak is refined below the bin width by a parabola through the log-probabilities of the
+    peak bin and its two neighbours (exact for a Gaussian-shaped peak; a weighted mean of the
+    bins around the peak would pull the answer toward the peak bin's centre). The peak mass is
+    the probability within ``neighbours`` bins of the peak bin (a calibrated confidence when
+    the network is).
     """
     p = np.asarray(prob, dtype=np.float64)
+    n = cfg.n_bins
     centers = cfg.bin_centers()
+    total = max(float(p.sum()), 1e-12)
     if fold:
-        p = p + p[front_back_bins(cfg.n_bins)]
-        front = np.abs(centers) <= math.pi / 2
-        p = np.where(front, p, 0.0)
-    peak = int(np.argmax(p))
-    idx = (peak + np.arange(-neighbours, neighbours + 1)) % cfg.n_bins
-    w = p[idx]
-    angle = math.atan2(
-        float((w * np.sin(centers[idx])).sum()), float((w * np.cos(centers[idx])).sum())
+        p = p + p[front_back_bins(n)]
+        search = np.where(np.abs(centers) <= math.pi / 2, p, -1.0)
+    else:
+        search = p
+    peak = int(np.argmax(search))
+    log_p = np.log(np.maximum(p[[(peak - 1) % n, peak, (peak + 1) % n]], 1e-30))
+    curvature = log_p[0] - 2.0 * log_p[1] + log_p[2]
+    offset = 0.0 if curvature >= 0 else 0.5 * (log_p[0] - log_p[2]) / curvature
+    angle = math.remainder(
+        float(centers[peak]) + float(np.clip(offset, -0.5, 0.5)) * cfg.bin_width, 2 * math.pi
     )
-    return angle, float(w.sum() / max(p.sum(), 1e-12))
+    if fold:
+        angle = float(np.clip(angle, -math.pi / 2, math.pi / 2))
+    idx = (peak + np.arange(-neighbours, neighbours + 1)) % n
+    return angle, float(p[idx].sum() / total)
