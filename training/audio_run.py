@@ -70,6 +70,11 @@ def load_audio_run_config(
     train_data = dict(data.get("train") or {})
     net = dict(train_data.get("net") or {})
     net.setdefault("input_dim", cues.dim)
+    if net.get("peak_lags", "auto") == "auto":
+        net["peak_lags"] = cues.n_lags
+        net["lag_step_ms"] = 1000.0 / (cues.sample_rate * cues.lag_oversample)
+    elif net.get("peak_lags") == 0:
+        net["steered"] = False
     train_data["net"] = net
     train = CueTrainConfig.from_dict(train_data)
     d = dict(data.get("data") or {})

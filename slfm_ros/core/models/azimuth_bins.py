@@ -27,12 +27,23 @@ class CueNetConfig:
     hidden:    widths of the hidden layers.
     n_bins:    azimuth bins over the full circle.
     dropout:   dropout after each hidden layer while training.
+    peak_lags: GCC-PHAT lags at the start of the cue vector from which the network derives the
+               refined correlation peak (lag, height, and lag / max ITD when the receiver is
+               known): a precise delay the MLP need not rediscover. 0 = off.
+    lag_step_ms: spacing of those lags, ms.
+    steered:   when the receiver is known, add to the logits the GCC-PHAT curve read at the lag
+               each azimuth bin would produce (free-field sin law and Woodworth's spherical head,
+               one learned gain each): GCC-PHAT's own answer as the prior the MLP corrects.
+               Needs peak_lags.
     """
 
     input_dim: int = 353
     hidden: tuple[int, ...] = (384, 256)
     n_bins: int = 120
     dropout: float = 0.1
+    peak_lags: int = 0
+    lag_step_ms: float = 1.0 / 64.0
+    steered: bool = False
 
     def __post_init__(self) -> None:
         if self.input_dim <= 0 or self.n_bins < 8 or not self.hidden:
@@ -41,6 +52,10 @@ class CueNetConfig:
             )
         if any(int(h) <= 0 for h in self.hidden) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"cue network: bad hidden sizes or dropout in {self}")
+        if not 0 <= self.peak_lags <= self.input_dim or self.lag_step_ms <= 0:
+            raise ConfigError(f"cue network: peak_lags must be in [0, input_dim], got {self}")
+        if self.steered and not self.peak_lags:
+            raise ConfigError("cue network: steered needs peak_lags (the GCC-PHAT lags)")
 
     @property
     def bin_width(self) -> float:
@@ -64,6 +79,15 @@ class CueNetConfig:
         if "hidden" in values:
             values["hidden"] = tuple(int(h) for h in values["hidden"])
         return CueNetConfig(**values)
+
+
+def lag_shapes(cfg: CueNetConfig) -> npt.NDArray[np.float64]:
+    """(2, n_bins): the interaural lag of each bin centre as a fraction of the largest one, for
+    a free-field pair (sin) and a rigid spherical head (Woodworth: (x + sin x) / (pi/2 + 1) of
+    the lateral angle x)."""
+    lateral = np.arcsin(np.sin(cfg.bin_centers()))
+    woodworth = (lateral + np.sin(lateral)) / (math.pi / 2 + 1.0)
+    return np.stack([np.sin(lateral), woodworth])
 
 
 def mirror_bins(n_bins: int) -> npt.NDArray[np.int64]:
