@@ -1,10 +1,11 @@
 """``slfm eval``: score estimators on data the project never saw.
 
     slfm eval rotation --panoramas DIR [--fov 60] [--pitch -22.5] [--pairs-per-image 20]
-        [--seed S] [--estimator classic|slfm] [--visual-estimator orb|sift] [--model DIR] [--json]
+        [--seed S] [--estimator classic|slfm] [--visual-estimator orb|sift|cylinder]
+        [--model DIR] [--json]
     slfm eval audio (--hrtf FILE.sofa | --brirs DIR) --sources DIR [--reverb none|room]
         [--estimator classic|gcc_phat|iid|srp_phat|music|slfm] [--model DIR] [--json]
-    slfm eval synthetic --data DIR [--estimator ...] [--visual-estimator orb|sift] [--json]
+    slfm eval synthetic --data DIR [--estimator ...] [--visual-estimator orb|sift|cylinder] [--json]
     slfm eval report --data DIR [--model DIR] [--backend auto|tensorrt|onnxruntime|torch]
         [--compare LABEL=DIR ...] [--baselines gcc_phat,iid,orb] [--limit N] [--out DIR] [--json]
 
@@ -71,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--visual-estimator",
         choices=FEATURE_CHOICES,
         default="orb",
-        help=f"feature detector of the classic estimator ({CLASSIC_VISUAL_HELP})",
+        help="classic estimator: orb/sift feature matching or cylinder correlation "
+        f"({CLASSIC_VISUAL_HELP})",
     )
     _common(rot)
 
@@ -122,7 +124,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--visual-estimator",
         choices=FEATURE_CHOICES,
         default="orb",
-        help=f"feature detector of the classic visual estimator ({CLASSIC_VISUAL_HELP})",
+        help=f"classic visual estimator: orb, sift or cylinder ({CLASSIC_VISUAL_HELP})",
     )
     syn.add_argument("--only", choices=("audio", "rotation"), help="score one modality only")
     syn.add_argument("--limit", type=int, help="score only the first N samples")

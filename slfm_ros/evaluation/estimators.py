@@ -1,7 +1,8 @@
 """Build the estimators an evaluation runs: classical ones by name, learned ones from a model.
 
 Audio names: "classic" (= "gcc_phat"), "gcc_phat", "iid", "srp_phat", "music", "slfm".
-Visual kinds: "classic" (feature matching with ``visual_name`` "orb" or "sift"), "slfm".
+Visual kinds: "classic" (``feature`` "orb" or "sift" feature matching, or "cylinder", the dense
+cylindrical correlation), "slfm".
 
 "slfm" loads the model through ``slfm_ros.core.backends.create_runners``, the same inference
 path the node and the benchmark use, on the ``backend`` asked for ("auto" picks the best one
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 AUDIO_CHOICES = ("classic", "gcc_phat", "iid", "srp_phat", "music", "slfm")
 VISUAL_CHOICES = ("classic", "slfm")
-FEATURE_CHOICES = ("orb", "sift")
+FEATURE_CHOICES = ("orb", "sift", "cylinder")
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
 # Estimators that map a delay to an angle and therefore need the receiver geometry.
 _GEOMETRY_AWARE = ("gcc_phat", "srp_phat", "music")
@@ -100,7 +101,7 @@ def build_visual_estimator(
     model: str | Path | None = None,
     backend: str = "auto",
 ) -> VisualEstimator:
-    """Visual estimator: ``kind`` "classic" (``feature`` orb/sift) or "slfm" (``model``)."""
+    """Visual estimator: ``kind`` "classic" (``feature`` orb/sift/cylinder) or "slfm"."""
     if kind not in VISUAL_CHOICES:
         raise ConfigError(f"visual estimator must be one of {VISUAL_CHOICES}, got {kind!r}")
     if kind == "slfm":
@@ -121,7 +122,7 @@ def backend_label(model: str | Path | None, backend: str = "auto") -> str:
 
 
 def visual_label(kind: str, feature: str) -> str:
-    """Name of a visual estimator for reports: "orb", "sift" or "slfm"."""
+    """Name of a visual estimator for reports: "orb", "sift", "cylinder" or "slfm"."""
     return "slfm" if kind == "slfm" else feature
 
 

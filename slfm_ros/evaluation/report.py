@@ -5,7 +5,7 @@
 - the learned model (row "slfm") and any further models (``--compare LABEL=DIR``), audio and
   camera yaw, through the same inference backends the node uses;
 - classical baselines: audio ones (gcc_phat, iid, srp_phat, music) fill only the audio
-  columns, visual ones (orb, sift) only the yaw columns.
+  columns, visual ones (orb, sift, cylinder) only the yaw columns.
 
 Every row is scored by ``evaluate_synthetic`` with the protocol of ``metrics`` (audio errors
 front-folded; declined estimates count as a 0 rad prediction, and the valid fraction says how
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from slfm_ros.evaluation.synthetic_eval import AudioFactory, SyntheticResult
 
 AUDIO_BASELINES = ("gcc_phat", "iid", "srp_phat", "music")
-VISUAL_BASELINES = ("orb", "sift")
+VISUAL_BASELINES = ("orb", "sift", "cylinder")
 DEFAULT_BASELINES = ("gcc_phat", "iid", "orb")
 LEARNED_LABEL = "slfm"
 

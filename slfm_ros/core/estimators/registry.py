@@ -3,7 +3,8 @@
 Audio: "gcc_phat" (GccPhatAzimuth), "iid" (IidLeftRight), "srp_phat" (pyroomacoustics SRP-PHAT),
 "music" (pyroomacoustics NormMUSIC: MUSIC with per-frequency normalisation, which is far less
 prone to single-bin outliers than plain MUSIC; pass algorithm="MUSIC" for the plain one).
-Visual: "orb", "sift" (FeatureMatchingYaw: feature matching + rotation-only homography).
+Visual: "orb", "sift" (FeatureMatchingYaw: feature matching + rotation-only homography),
+"cylinder" (CylinderNccYaw: dense NCC of cylindrical reprojections over all yaw shifts).
 Parameters are checked against the estimator's constructor, so a misspelt key fails with the
 list of accepted ones instead of a bare TypeError.
 """
@@ -54,9 +55,19 @@ AUDIO_ESTIMATORS: Mapping[str, Callable[..., AudioEstimator]] = {
     "music": partial(PyroomacousticsDoa, algorithm="NormMUSIC"),
 }
 
+
+def _cylinder_yaw(**params: Any) -> VisualEstimator:
+    # Imported here: OpenCV is only needed when a visual estimator is asked for.
+    from slfm_ros.core.estimators.cylinder_yaw import CylinderNccYaw
+
+    _check_params("visual", "cylinder", CylinderNccYaw, params)
+    return CylinderNccYaw(**params)
+
+
 VISUAL_ESTIMATORS: Mapping[str, Callable[..., VisualEstimator]] = {
     "orb": _feature_yaw("orb"),
     "sift": _feature_yaw("sift"),
+    "cylinder": _cylinder_yaw,
 }
 
 

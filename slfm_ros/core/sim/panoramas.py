@@ -19,6 +19,7 @@ import numpy.typing as npt
 from slfm_ros.core.errors import ConfigError, DatasetError, InputFormatError
 from slfm_ros.core.geometry.panorama import validate_panorama
 from slfm_ros.core.sim.courtyard_layout import build_courtyard
+from slfm_ros.core.sim.irregular_layout import build_irregular_outdoor, build_irregular_room
 from slfm_ros.core.sim.procedural_world import DirectionGrid, render_boxes, render_room
 from slfm_ros.core.sim.room_layout import build_room
 from slfm_ros.core.sim.splits import SPLITS, split_of
@@ -43,23 +44,43 @@ class ProceduralPanoramas:
 
     width: panorama width in pixels (height is width / 2); even, at least 64.
     seed: base seed; ``panorama(key)`` is a pure function of (seed, key).
-    outdoor_probability: share of courtyards among the worlds.
+    outdoor_probability: share of outdoor worlds (courtyards, plazas, parks).
+    irregular_probability: share of worlds that are not boxes (``irregular_layout``: rooms
+        with walls at any angle, curved or L-shaped rooms, clutter at any angle, plazas of
+        facades at any angle, parks with a curved tree line). 0 gives only the box worlds of
+        ``room_layout`` and ``courtyard_layout``, exactly as before this option existed.
     """
 
-    def __init__(self, width: int = 2048, seed: int = 0, outdoor_probability: float = 0.2):
+    def __init__(
+        self,
+        width: int = 2048,
+        seed: int = 0,
+        outdoor_probability: float = 0.2,
+        irregular_probability: float = 0.5,
+    ):
         if width < 64 or width % 2:
             raise ConfigError(f"panorama width must be even and >= 64; got {width}.")
         if not 0.0 <= outdoor_probability <= 1.0:
             raise ConfigError(f"outdoor_probability must be in [0, 1]; got {outdoor_probability}.")
+        if not 0.0 <= irregular_probability <= 1.0:
+            raise ConfigError(
+                f"irregular_probability must be in [0, 1]; got {irregular_probability}."
+            )
         self.width = int(width)
         self.seed = int(seed)
         self.outdoor_probability = float(outdoor_probability)
+        self.irregular_probability = float(irregular_probability)
         self._grid = DirectionGrid.of(self.width)
 
     def generate(self, rng: np.random.Generator) -> Panorama:
         """One new world seen from its panorama centre: (width / 2, width, 3) uint8 RGB."""
         outdoor = rng.random() < self.outdoor_probability
-        world = build_courtyard(rng) if outdoor else build_room(rng)
+        # No draw at all when every world is a box, so those streams stay as they were.
+        irregular = self.irregular_probability > 0 and rng.random() < self.irregular_probability
+        if irregular:
+            world = build_irregular_outdoor(rng) if outdoor else build_irregular_room(rng)
+        else:
+            world = build_courtyard(rng) if outdoor else build_room(rng)
         pano = render_room(world, self.width, self._grid)
         render_boxes(pano, world, self._grid)
         # Rooms are built axis-aligned; a random turn spreads their corners over all azimuths.

@@ -1,12 +1,14 @@
 """Ray-cast box worlds (rooms and courtyards) rendered to equirectangular panoramas.
 
-The camera sits at the world origin (REP-103 frame: x forward, y left, z up). A world is an
-axis-aligned box: four walls, a floor and a ceiling (or, outdoors, building facades, the ground
-and a cloud layer), plus furniture boxes standing inside it. Every planar surface is a
-``Surface``: a texture atlas block with its own pixel density, so the panorama is produced by ONE
-``cv2.remap`` from the atlas, driven by per-column wall geometry (a room is vertical prisms, so
-the distance to the walls depends on azimuth only) and per-row floor/ceiling geometry. Furniture
-is ray-cast afterwards, only inside each box's bounding rectangle in the panorama.
+The camera sits at the world origin (REP-103 frame: x forward, y left, z up). A world is a
+vertical prism: walls standing on any closed outline around the camera (a box, a polygon with
+walls at any angle, a curve made of many short walls), a floor and a ceiling (or, outdoors,
+facades or vegetation, the ground and a cloud layer), plus boxes standing inside it, each
+turned by its own yaw. Every planar surface is a ``Surface``: a texture atlas block with its
+own pixel density, so the panorama is produced by ONE ``cv2.remap`` from the atlas, driven by
+per-column wall geometry (the walls are vertical, so the nearest wall depends on azimuth only)
+and per-row floor/ceiling geometry. Boxes are ray-cast afterwards, only inside each box's
+bounding rectangle in the panorama.
 
 Lighting is baked into the atlas at low resolution: point lights with cosine falloff, ambient
 light, ambient occlusion near room edges and contact shadows under furniture.
@@ -29,6 +31,8 @@ Image = npt.NDArray[np.float32]
 Vec = npt.NDArray[np.float64]
 Index = npt.NDArray[np.intp]
 
+AO_REACH_M = 1.5  # walls farther than this from a surface do not darken it (< 0.1 %)
+ATLAS_MAX_HEIGHT = 16000  # px; see pack_atlas
 PAD = 2  # replicated border around each atlas block, so bilinear sampling never bleeds
 LIGHT_DENSITY = 8.0  # px/m of the low-resolution lighting grid
 GAMMA = 1.0 / 2.2
@@ -59,7 +63,12 @@ class Surface:
 
 @dataclass
 class Box:
-    """An axis-aligned furniture box ``lo``..``hi`` (metres) with front and side textures."""
+    """A furniture box ``lo``..``hi`` (metres) with front and side textures.
+
+    ``lo`` and ``hi`` are corners in the box's own frame: the world turned by ``yaw`` radians
+    about the vertical axis through the camera (world = Rz(yaw) @ own), so a box can stand at
+    any angle. ``front_face`` is an (axis, sign) of that frame.
+    """
 
     lo: Vec
     hi: Vec
@@ -67,6 +76,35 @@ class Box:
     density: float
     front: Image | None = None
     front_face: tuple[int, int] | None = None  # (axis, sign) of the face showing ``front``
+    yaw: float = 0.0
+
+    def to_own(self, points: Vec) -> Vec:
+        """World points (..., 3) in the box's frame."""
+        if self.yaw == 0.0:
+            return points
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        x, y = points[..., 0], points[..., 1]
+        return np.stack([c * x + s * y, -s * x + c * y, points[..., 2]], axis=-1)
+
+    def to_world(self, points: Vec) -> Vec:
+        """Points (..., 3) of the box's frame in the world."""
+        if self.yaw == 0.0:
+            return points
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        x, y = points[..., 0], points[..., 1]
+        return np.stack([c * x - s * y, s * x + c * y, points[..., 2]], axis=-1)
+
+    def corners(self) -> Vec:
+        """The eight corners (8, 3) in the world."""
+        own = np.array(
+            [
+                [x, y, z]
+                for x in (self.lo[0], self.hi[0])
+                for y in (self.lo[1], self.hi[1])
+                for z in (self.lo[2], self.hi[2])
+            ]
+        )
+        return self.to_world(own)
 
 
 @dataclass
@@ -81,9 +119,9 @@ class Light:
 class World:
     """Everything ``render_room`` and ``render_boxes`` draw; the camera is at the origin."""
 
-    lo: Vec  # room corner (x0, y0, z_floor)
-    hi: Vec  # room corner (x1, y1, z_ceiling)
-    walls: list[Surface]  # clockwise seen from above, starting with the wall at x = x1
+    lo: Vec  # corner (x0, y0, z_floor) of the bounding box of the outline
+    hi: Vec  # corner (x1, y1, z_ceiling)
+    walls: list[Surface]  # vertical, spanning floor to ceiling, facing the camera (any order)
     floor: Surface
     ceiling: Surface
     boxes: list[Box]
@@ -158,26 +196,40 @@ def surface_points(surface: Surface, step_px: float) -> Vec:
     return pts
 
 
-def ambient_occlusion(points: Vec, normal: Vec, lo: Vec, hi: Vec, boxes: list[Box]) -> Vec:
-    """Darkening (h', w') near the room's edges and around furniture touching the surface."""
+def wall_distance(points: Vec, wall: Surface) -> Vec:
+    """Horizontal distance (...) from points to a wall's segment (its ends included)."""
+    length = wall.size_m[0]
+    rel = points[..., :2] - wall.origin[:2]
+    along = np.clip(rel @ wall.u_dir[:2], 0.0, length)
+    nearest = along[..., None] * wall.u_dir[:2]
+    return np.asarray(np.linalg.norm(rel - nearest, axis=-1))
+
+
+def ambient_occlusion(points: Vec, surface: Surface, world: World) -> Vec:
+    """Darkening (h', w') of ``surface``'s points near the room's edges and around boxes."""
     ao = np.ones(points.shape[:2])
-    for axis in range(3):
-        for bound, sign in ((lo[axis], 1.0), (hi[axis], -1.0)):
-            if abs(normal[axis]) > 0.5 and np.sign(normal[axis]) == sign:
-                continue  # the surface's own plane
-            distance = np.maximum(sign * (points[..., axis] - bound), 0.0)
-            ao *= 1.0 - 0.35 * np.exp(-distance / 0.25)
-    axis_n = int(np.argmax(np.abs(normal)))
-    plane = float(points[0, 0, axis_n])
-    for box in boxes:
-        gap = box.lo[axis_n] - plane if normal[axis_n] > 0 else plane - box.hi[axis_n]
+    flat = points.reshape(-1, 3)
+    low, high = flat[:, :2].min(axis=0) - AO_REACH_M, flat[:, :2].max(axis=0) + AO_REACH_M
+    for wall in world.walls:
+        ends = np.stack([wall.origin[:2], wall.origin[:2] + wall.u_dir[:2] * wall.size_m[0]])
+        if wall is surface or np.any(ends.max(axis=0) < low) or np.any(ends.min(axis=0) > high):
+            continue  # its own plane, or too far to darken any point
+        ao *= 1.0 - 0.35 * np.exp(-wall_distance(points, wall) / 0.25)
+    for z, plane in ((world.lo[2], world.floor), (world.hi[2], world.ceiling)):
+        if plane is not surface:
+            ao *= 1.0 - 0.35 * np.exp(-np.abs(points[..., 2] - z) / 0.25)
+    normal = surface.normal
+    for box in world.boxes:
+        # Gap between the box and the surface's plane (> 0: the box stands clear of it).
+        gap = float(np.min((box.corners() - surface.origin) @ normal))
         if gap > 0.5:
             continue  # too far from this surface to shade it
-        # Contact shadow: how far the point is outside the box footprint on this surface.
+        # Contact shadow: how far the point is outside the box (in the box's frame).
+        own = box.to_own(points)
         outside = np.zeros(points.shape[:2])
         for axis in range(3):
-            below = np.maximum(box.lo[axis] - points[..., axis], 0.0)
-            above = np.maximum(points[..., axis] - box.hi[axis], 0.0)
+            below = np.maximum(box.lo[axis] - own[..., axis], 0.0)
+            above = np.maximum(own[..., axis] - box.hi[axis], 0.0)
             outside += (below + above) ** 2
         ao *= 1.0 - 0.45 * np.exp(-np.sqrt(outside) / 0.12)
     return ao
@@ -199,7 +251,7 @@ def shade_surface(surface: Surface, world: World) -> npt.NDArray[np.uint8]:
     step = max(1.0, surface.density / LIGHT_DENSITY)
     pts = surface_points(surface, step)
     light = irradiance(pts, surface.normal, world.lights, world.ambient)
-    light *= ambient_occlusion(pts, surface.normal, world.lo, world.hi, world.boxes)[..., None]
+    light *= ambient_occlusion(pts, surface, world)[..., None]
     shading = np.power(world.exposure * light, GAMMA).astype(np.float32)
     h, w = surface.albedo.shape[:2]
     shading = np.asarray(cv2.resize(shading, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
@@ -229,16 +281,33 @@ def auto_exposure(world: World, rng: np.random.Generator) -> float:
 def pack_atlas(
     blocks: list[npt.NDArray[np.uint8]],
 ) -> tuple[npt.NDArray[np.uint8], list[tuple[int, int]]]:
-    """Stack padded blocks vertically; returns the atlas and each block's (x, y) of texel 0."""
+    """Stack padded blocks vertically; returns the atlas and each block's (x, y) of texel 0.
+
+    A stack taller than ATLAS_MAX_HEIGHT continues in a new column to its right (OpenCV's
+    remap takes images below 32767 pixels per side).
+    """
     padded = [cv2.copyMakeBorder(b, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE) for b in blocks]
-    width = max(p.shape[1] for p in padded)
-    height = sum(p.shape[0] for p in padded)
-    atlas = np.zeros((height, width, 3), np.uint8)
-    offsets, y = [], 0
-    for p in padded:
-        atlas[y : y + p.shape[0], : p.shape[1]] = p
-        offsets.append((PAD, y + PAD))
-        y += p.shape[0]
+    columns: list[list[int]] = [[]]
+    height = 0
+    for index, p in enumerate(padded):
+        if columns[-1] and height + p.shape[0] > ATLAS_MAX_HEIGHT:
+            columns.append([])
+            height = 0
+        columns[-1].append(index)
+        height += p.shape[0]
+    widths = [max(padded[i].shape[1] for i in column) for column in columns]
+    heights = [sum(padded[i].shape[0] for i in column) for column in columns]
+    atlas = np.zeros((max(heights), sum(widths), 3), np.uint8)
+    offsets: list[tuple[int, int]] = [(0, 0)] * len(padded)
+    x = 0
+    for column, width in zip(columns, widths, strict=True):
+        y = 0
+        for i in column:
+            p = padded[i]
+            atlas[y : y + p.shape[0], x : x + p.shape[1]] = p
+            offsets[i] = (x + PAD, y + PAD)
+            y += p.shape[0]
+        x += width
     return atlas, offsets
 
 
@@ -262,25 +331,37 @@ class DirectionGrid:
 def wall_columns(
     world: World, grid: DirectionGrid, offsets: list[tuple[int, int]]
 ) -> tuple[Vec, Vec, Vec, Vec, Vec, Vec]:
-    """Per panorama column: horizontal distance to the wall hit, and that wall's atlas terms."""
-    (x0, y0, _), (x1, y1, zc) = world.lo, world.hi
+    """Per panorama column: horizontal distance to the nearest wall, and that wall's atlas terms.
+
+    Each wall is a segment from its origin along ``u_dir``; the ray of a column hits it where
+    t (cos a, sin a) = origin + s u_dir with t > 0 and s within the wall's length.
+    """
+    zc = world.hi[2]
     c, s = grid.cos_az, grid.sin_az
-    with np.errstate(divide="ignore"):
-        tx_ = np.where(c > 0, x1 / c, np.where(c < 0, x0 / c, np.inf))
-        ty_ = np.where(s > 0, y1 / s, np.where(s < 0, y0 / s, np.inf))
-    dist = np.minimum(tx_, ty_)
-    wall = np.where(tx_ <= ty_, np.where(c > 0, 0, 2), np.where(s < 0, 1, 3))
-    hx, hy = dist * c, dist * s
+    dist = np.full(c.shape, np.inf)
+    along = np.zeros_like(dist)
+    wall = np.full(c.shape, -1)
+    for i, surface in enumerate(world.walls):
+        px, py = surface.origin[0], surface.origin[1]
+        ux, uy = surface.u_dir[0], surface.u_dir[1]
+        det = s * ux - c * uy
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (py * ux - px * uy) / det
+            pos = (c * py - s * px) / det
+        hit = (np.abs(det) > 1e-12) & (t > 1e-6) & (pos >= 0.0) & (pos <= surface.size_m[0])
+        closer = hit & (t < dist)
+        dist = np.where(closer, t, dist)
+        along = np.where(closer, pos, along)
+        wall = np.where(closer, i, wall)
+    if np.any(wall < 0):
+        raise ValueError("the walls do not enclose the camera: some azimuths see no wall")
     u = np.empty_like(dist)
     v_top = np.empty_like(dist)
     density = np.empty_like(dist)
     for i, surface in enumerate(world.walls):
         sel = wall == i
-        along = (hx[sel] - surface.origin[0]) * surface.u_dir[0] + (
-            hy[sel] - surface.origin[1]
-        ) * surface.u_dir[1]
         ox, oy = offsets[i]
-        u[sel] = ox + along * surface.density
+        u[sel] = ox + along[sel] * surface.density
         v_top[sel] = oy + zc * surface.density  # atlas row of height z = 0 (camera level)
         density[sel] = surface.density
     height_px = (world.hi[2] - world.lo[2]) * density
@@ -322,11 +403,13 @@ def render_room(world: World, width: int, grid: DirectionGrid) -> npt.NDArray[np
 
 def box_slice(box: Box, grid: DirectionGrid, width: int) -> tuple[Index, Index] | None:
     """Row and column indices of the panorama rectangle that can see ``box``."""
-    corners = np.array([[x, y] for x in (box.lo[0], box.hi[0]) for y in (box.lo[1], box.hi[1])])
+    corners = box.to_world(
+        np.array([[x, y, 0.0] for x in (box.lo[0], box.hi[0]) for y in (box.lo[1], box.hi[1])])
+    )[:, :2]
     az = np.arctan2(corners[:, 1], corners[:, 0])
     centre = math.atan2(float(np.mean(corners[:, 1])), float(np.mean(corners[:, 0])))
     rel = np.mod(az - centre + math.pi, 2 * math.pi) - math.pi
-    nearest = np.clip([0.0, 0.0], box.lo[:2], box.hi[:2])
+    nearest = np.clip([0.0, 0.0], box.lo[:2], box.hi[:2])  # the camera is at the origin of both
     rho_min = float(np.hypot(*nearest))
     rho_max = float(np.max(np.hypot(corners[:, 0], corners[:, 1])))
     if rho_min < 1e-3:
@@ -372,7 +455,8 @@ def face_shading(box: Box, world: World) -> dict[tuple[int, int], Vec]:
             normal[axis] = sign
             point = centre.copy()
             point[axis] = box.hi[axis] if sign > 0 else box.lo[axis]
-            light = irradiance(point[None, :] + 0.02 * normal, normal, world.lights, world.ambient)
+            point_w, normal_w = box.to_world(point + 0.02 * normal), box.to_world(normal)
+            light = irradiance(point_w[None, :], normal_w, world.lights, world.ambient)
             shades[(axis, sign)] = np.power(world.exposure * light[0], GAMMA)
     return shades
 
@@ -388,10 +472,11 @@ def render_boxes(pano: npt.NDArray[np.uint8], world: World, grid: DirectionGrid)
         rows, cols = window
         f32 = np.float32
         cos_el = grid.cos_el[rows].astype(f32)[:, None]
-        dirs_2d = (
-            cos_el * grid.cos_az[cols].astype(f32)[None, :],
-            cos_el * grid.sin_az[cols].astype(f32)[None, :],
-        )
+        # Ray directions in the box's frame (the camera is at the origin of both frames).
+        c_yaw, s_yaw = math.cos(box.yaw), math.sin(box.yaw)
+        cos_az = (c_yaw * grid.cos_az[cols] + s_yaw * grid.sin_az[cols]).astype(f32)
+        sin_az = (-s_yaw * grid.cos_az[cols] + c_yaw * grid.sin_az[cols]).astype(f32)
+        dirs_2d = (cos_el * cos_az[None, :], cos_el * sin_az[None, :])
         dz = grid.sin_el[rows].astype(f32)[:, None]
         enter, exit_ = [], []
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -146,12 +146,15 @@ class ImageConfig:
 class PanoramaConfig:
     """source: "procedural" (generated rooms) or "folder" (2:1 equirectangular jpg/png in
     ``folder``, split by file-name hash). width: procedural panorama width in pixels.
-    outdoor_probability: share of procedural courtyards."""
+    outdoor_probability: share of procedural outdoor worlds. irregular_probability: share of
+    procedural worlds that are not boxes (walls and furniture at any angle, curved rooms,
+    clutter, parks; 0 = boxes only, as before this key existed)."""
 
     source: str = "procedural"
     folder: str = ""
     width: int = 2048
     outdoor_probability: float = 0.2
+    irregular_probability: float = 0.5
 
     def __post_init__(self) -> None:
         _check(
@@ -520,7 +523,10 @@ class _World:
                 self.receiver_for(entry.kind, params)
         if cfg.panoramas.source == "procedural":
             self.panoramas: Any = ProceduralPanoramas(
-                cfg.panoramas.width, seed=0, outdoor_probability=cfg.panoramas.outdoor_probability
+                cfg.panoramas.width,
+                seed=0,
+                outdoor_probability=cfg.panoramas.outdoor_probability,
+                irregular_probability=cfg.panoramas.irregular_probability,
             )
         else:
             self.panoramas = PanoramaFolder(cfg.panoramas.folder)

@@ -271,3 +271,47 @@ def pick(table: dict[str, tuple[float, Texture]], rng: np.random.Generator) -> T
     names = list(table)
     weights = np.array([table[n][0] for n in names])
     return table[names[rng.choice(len(names), p=weights / weights.sum())]][1]
+
+
+def foliage(h: int, w: int, density: float, rng: np.random.Generator) -> Image:
+    """Hedges, bushes and tree crowns: clumps of leaves in several greens, dark gaps."""
+    colour = hsv(rng.uniform(0.17, 0.36), rng.uniform(0.35, 0.8), rng.uniform(0.2, 0.5))
+    second = hsv(rng.uniform(0.1, 0.33), rng.uniform(0.3, 0.8), rng.uniform(0.15, 0.6))
+    clumps = fractal_noise(h, w, rng, rng.uniform(0.3, 1.2) * density, octaves=5, persistence=0.7)
+    leaves = fractal_noise(h, w, rng, 0.06 * density, octaves=2)
+    mix = np.clip(0.5 + 0.8 * clumps, 0.0, 1.0)[..., None]
+    img = (1.0 - mix) * colour + mix * second
+    shade = 1.0 + 0.35 * leaves - 0.45 * np.clip(-clumps - 0.4, 0.0, 1.0)
+    return np.clip(img * shade[..., None], 0, 1).astype(np.float32)
+
+
+def gravel(h: int, w: int, density: float, rng: np.random.Generator) -> Image:
+    """Sand, gravel or bare earth: speckled, without any direction."""
+    colour = hsv(rng.uniform(0.05, 0.14), rng.uniform(0.1, 0.45), rng.uniform(0.35, 0.75))
+    fine = np.asarray(
+        cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.8),
+        dtype=np.float32,
+    )
+    coarse = fractal_noise(h, w, rng, 1.5 * density, octaves=5, persistence=0.6)
+    return _shade(colour, 1.0 + 0.35 * fine + 0.2 * coarse)
+
+
+def rock(h: int, w: int, density: float, rng: np.random.Generator) -> Image:
+    """Weathered stone: grey-brown, blotchy, with dark cracks."""
+    colour = hsv(rng.uniform(0.04, 0.12), rng.uniform(0.05, 0.3), rng.uniform(0.35, 0.7))
+    blotches = fractal_noise(h, w, rng, 0.8 * density, octaves=6, persistence=0.65)
+    cracks = np.abs(fractal_noise(h, w, rng, 0.4 * density, octaves=3)) < 0.04
+    img = _shade(colour, 1.0 + 0.25 * blotches)
+    img[cracks] *= 0.5
+    return img
+
+
+VEGETATION_TEXTURES: dict[str, tuple[float, Texture]] = {
+    "foliage": (3.0, foliage),
+    "rock": (0.6, rock),
+}
+PARK_GROUND_TEXTURES: dict[str, tuple[float, Texture]] = {
+    "grass": (2.0, grass),
+    "gravel": (1.5, gravel),
+    "asphalt": (0.5, asphalt),
+}

@@ -17,7 +17,7 @@ from slfm_ros.core.geometry.interaural import FreeFieldPair
 
 def test_names() -> None:
     assert set(AUDIO_ESTIMATORS) == {"gcc_phat", "iid", "srp_phat", "music"}
-    assert set(VISUAL_ESTIMATORS) == {"orb", "sift"}
+    assert set(VISUAL_ESTIMATORS) == {"orb", "sift", "cylinder"}
 
 
 @pytest.mark.parametrize("name", ["gcc_phat", "iid", "srp_phat", "music"])
@@ -37,7 +37,7 @@ def test_parameters_pass_through() -> None:
 def test_unknown_name_lists_known() -> None:
     with pytest.raises(ConfigError, match="gcc_phat, iid, music, srp_phat"):
         make_audio_estimator("beamformer")
-    with pytest.raises(ConfigError, match="orb, sift"):
+    with pytest.raises(ConfigError, match="cylinder, orb, sift"):
         make_visual_estimator("akaze")
 
 

@@ -1,0 +1,451 @@
+"""Train the cylinder pose network (relative camera yaw) from simulator labels, on a CPU.
+
+    python -m training.stages.visual_cylinder --config training/configs/visual_cylinder.yaml \\
+        [--out DIR] [--cache DIR] [--set section.key=value ...]
+
+The front end of ``CylinderPoseNet`` has no weights, so every training pair is run through it
+once: the pair's curves over shifts (a few kilobytes) are cached on disk with the true turn,
+and the learned head then trains on the cached curves for many epochs in seconds. Pairs are
+rendered without audio: per procedural world (``ProceduralPanoramas``, train / val splits,
+disjoint from the test split), ``pairs_per_world`` pairs of perspective views with random yaws
+and turns, camera effects and colour jitter per image, and, for a share of the worlds, another
+camera (field of view, pitch) so the head meets the curves of other cameras. The cache is
+written in chunks (one file per ``chunk_worlds`` worlds) named by a hash of the data settings:
+an interrupted run resumes where it stopped, and changed settings never mix with old chunks.
+
+Writes to ``--out``: ``cylinder_pose.pt`` (the state_dict) and ``cylinder_pose.yaml`` (the
+``CylinderPoseConfig`` under ``model`` plus the training settings and metrics), and
+``metrics.json``. Load with ``load_cylinder_pose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import yaml
+
+from slfm_ros.core.config_io import from_mapping, load_yaml_mapping, to_mapping
+from slfm_ros.core.errors import ConfigError
+from slfm_ros.core.models.cylinder_pose import CylinderPoseConfig, CylinderPoseNet
+
+WEIGHTS_FILE = "cylinder_pose.pt"
+CONFIG_FILE = "cylinder_pose.yaml"
+
+
+@dataclass(frozen=True)
+class PairDataConfig:
+    """How training pairs are rendered (see training/configs/visual_cylinder.yaml)."""
+
+    seed: int = 0
+    panorama_width: int = 2048
+    outdoor_probability: float = 0.2
+    irregular_probability: float = 0.5
+    train_worlds: int = 600
+    val_worlds: int = 60
+    pairs_per_world: int = 16
+    chunk_worlds: int = 25
+    min_turn_deg: float = 0.0
+    max_turn_deg: float = 90.0
+    render_width: int = 320
+    render_height: int = 240
+    hfov_deg: float = 60.0
+    pitch_deg: float = -22.5
+    other_camera_probability: float = 0.25
+    other_hfov_deg: tuple[float, float] = (45.0, 90.0)
+    other_pitch_deg: tuple[float, float] = (-35.0, 5.0)
+    pitch_jitter_deg: float = 1.0
+    roll_jitter_deg: float = 1.0
+    max_translation_m: float = 0.0
+    effects: dict[str, Any] = field(
+        default_factory=lambda: {
+            "jitter_brightness": 0.2,
+            "jitter_contrast": 0.2,
+            "jitter_saturation": 0.2,
+            "jitter_hue": 0.05,
+            "jitter_p": 0.9,
+            "noise_sigma_max": 3.0,
+            "noise_p": 0.5,
+            "blur_sigma_max": 1.0,
+            "blur_p": 0.3,
+            "jpeg_min_quality": 60,
+            "jpeg_p": 0.3,
+        }
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_turn_deg < self.max_turn_deg <= 180.0:
+            raise ConfigError(
+                f"data: expected 0 <= min_turn_deg < max_turn_deg <= 180, got "
+                f"{self.min_turn_deg}, {self.max_turn_deg}"
+            )
+        for name in ("train_worlds", "pairs_per_world", "chunk_worlds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name}: expected >= 1, got {getattr(self, name)}")
+        if self.val_worlds < 0:
+            raise ConfigError(f"data.val_worlds: expected >= 0, got {self.val_worlds}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """The head's optimisation (see training/configs/visual_cylinder.yaml)."""
+
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    label_sigma_deg: float = 0.75
+    offset_weight: float = 1.0
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class VisualCylinderConfig:
+    model: CylinderPoseConfig = field(default_factory=CylinderPoseConfig)
+    data: PairDataConfig = field(default_factory=PairDataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    cache_dir: str = "/work/data/visual/cache"
+    out_dir: str = "out/visual_cylinder"
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> VisualCylinderConfig:
+    """Config from a YAML file (None: defaults) with ``section.key=value`` overrides."""
+    data: dict[str, Any] = dict(load_yaml_mapping(path)) if path else {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return from_mapping(VisualCylinderConfig, data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering pairs into cached curves
+
+
+def data_key(cfg: VisualCylinderConfig) -> str:
+    """Hash of everything that decides the cached curves."""
+    front = {k: v for k, v in cfg.model.to_dict().items() if k not in _HEAD_KEYS}
+    text = json.dumps({"data": to_mapping(cfg.data), "front": front}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# Config keys of the learned head only; changing them keeps the cached curves valid.
+_HEAD_KEYS = ("channels", "dilations", "context_dim", "confidence_window_deg")
+
+
+def _world_camera(data: PairDataConfig, rng: np.random.Generator) -> tuple[float, float]:
+    if rng.random() < data.other_camera_probability:
+        return float(rng.uniform(*data.other_hfov_deg)), float(rng.uniform(*data.other_pitch_deg))
+    return data.hfov_deg, data.pitch_deg
+
+
+def _jitter(rng: np.random.Generator, limit_deg: float) -> float:
+    """Uniform in [-limit, limit] degrees on a 0.5-deg grid, as radians: the crops' ray tables
+    are cached per (pitch, roll), so a few distinct values keep rendering fast."""
+    steps = int(limit_deg / JITTER_STEP_DEG)
+    return math.radians(JITTER_STEP_DEG * int(rng.integers(-steps, steps + 1))) if steps else 0.0
+
+
+JITTER_STEP_DEG = 0.5
+
+
+def render_world_pairs(
+    cfg: VisualCylinderConfig, net: CylinderPoseNet, split: str, world: int
+) -> tuple[npt.NDArray[np.float16], npt.NDArray[np.float32]]:
+    """Curves (P, C, S) float16 and turns (P,) radians of one world's pairs."""
+    from slfm_ros.core.geometry.panorama import crop_perspective, match_resolution
+    from slfm_ros.core.models.visual_pose import preprocess_images_numpy
+    from slfm_ros.core.sim.camera_effects import CameraEffects
+
+    data = cfg.data
+    source = _panoramas(data)
+    panorama = source.panorama(world, split)
+    rng = np.random.default_rng([data.seed, ("train", "val", "test").index(split), world, 7])
+    hfov_deg, pitch_deg = _world_camera(data, rng)
+    hfov, pitch = math.radians(hfov_deg), math.radians(pitch_deg)
+    panorama = match_resolution(panorama, hfov, data.render_width)
+    effects = CameraEffects(**data.effects) if data.effects else None
+    images = []
+    turns = np.empty(data.pairs_per_world, dtype=np.float32)
+    lo, hi = math.radians(data.min_turn_deg), math.radians(data.max_turn_deg)
+    for p in range(data.pairs_per_world):
+        yaw_0 = float(rng.uniform(-math.pi, math.pi))
+        theta = float(rng.uniform(lo, hi) * rng.choice([-1.0, 1.0]))
+        turns[p] = theta
+        for yaw in (yaw_0, yaw_0 + theta):
+            jitter_pitch = _jitter(rng, data.pitch_jitter_deg)
+            roll = _jitter(rng, data.roll_jitter_deg)
+            offset = None
+            if data.max_translation_m > 0:
+                r = data.max_translation_m * math.sqrt(rng.uniform())
+                a = rng.uniform(-math.pi, math.pi)
+                offset = np.array([r * math.cos(a), r * math.sin(a), 0.0])
+            img = crop_perspective(
+                panorama,
+                yaw,
+                pitch + jitter_pitch,
+                hfov,
+                data.render_width,
+                data.render_height,
+                roll=roll,
+                translation_m=offset,
+            )
+            if effects is not None:
+                img = effects.apply(img, rng)
+            images.append(img)
+    net.set_camera(hfov_deg, pitch_deg, cfg.model.image_height, cfg.model.image_width)
+    batch = torch.from_numpy(preprocess_images_numpy(images, net.cfg))
+    with torch.no_grad():
+        curves = net.curves(batch[0::2], batch[1::2])
+    return curves.numpy().astype(np.float16), turns
+
+
+_SOURCES: dict[tuple[int, float, float], Any] = {}
+
+
+def _panoramas(data: PairDataConfig) -> Any:
+    from slfm_ros.core.sim.panoramas import ProceduralPanoramas
+
+    key = (data.panorama_width, data.outdoor_probability, data.irregular_probability)
+    if key not in _SOURCES:
+        _SOURCES[key] = ProceduralPanoramas(
+            data.panorama_width,
+            seed=data.seed,
+            outdoor_probability=data.outdoor_probability,
+            irregular_probability=data.irregular_probability,
+        )
+    return _SOURCES[key]
+
+
+def cached_pairs(
+    cfg: VisualCylinderConfig, split: str, worlds: int, log: Any = print
+) -> tuple[npt.NDArray[np.float16], npt.NDArray[np.float32]]:
+    """Curves and turns of ``worlds`` worlds of ``split``, rendered once and cached."""
+    folder = Path(cfg.cache_dir) / data_key(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "settings.json").write_text(
+        json.dumps({"data": to_mapping(cfg.data), "model": cfg.model.to_dict()}, indent=1)
+    )
+    net = CylinderPoseNet(cfg.model).eval()
+    chunk = cfg.data.chunk_worlds
+    curves, turns = [], []
+    rendered = 0
+    tic = time.perf_counter()
+    for start in range(0, worlds, chunk):
+        stop = min(worlds, start + chunk)
+        path = folder / f"{split}-{start:06d}-{stop:06d}.npz"
+        if not path.exists():
+            parts = [render_world_pairs(cfg, net, split, w) for w in range(start, stop)]
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(
+                tmp,
+                curves=np.concatenate([p[0] for p in parts]),
+                turns=np.concatenate([p[1] for p in parts]),
+            )
+            tmp.rename(path)
+            rendered += (stop - start) * cfg.data.pairs_per_world
+            rate = rendered / (time.perf_counter() - tic)
+            log(f"  {split}: worlds {stop}/{worlds}, {rate:.1f} pairs/s rendered")
+        with np.load(path) as stored:
+            curves.append(stored["curves"])
+            turns.append(stored["turns"])
+    return np.concatenate(curves), np.concatenate(turns)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training the head
+
+
+def head_loss(
+    net: CylinderPoseNet, curves: torch.Tensor, turns: torch.Tensor, optim: OptimConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, predicted theta): cross-entropy against a Gaussian around the true bin, plus the
+    L1 error of the offset at the true turn's nearest bin (in bins)."""
+    logits, offsets = net.head_outputs(curves)
+    step = math.radians(net.cfg.step_deg)
+    position = turns / step + net.cfg.max_shift  # fractional bin index of the truth
+    index = torch.arange(logits.shape[1], dtype=torch.float32).unsqueeze(0)
+    sigma = optim.label_sigma_deg / net.cfg.step_deg
+    target = torch.exp(-0.5 * ((index - position.unsqueeze(1)) / sigma) ** 2)
+    target = target / target.sum(dim=1, keepdim=True)
+    ce = -(target * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    nearest = torch.clamp(torch.round(position), 0, logits.shape[1] - 1).long()
+    offset_error = (offsets.gather(1, nearest.unsqueeze(1)).squeeze(1) - (position - nearest)).abs()
+    theta, _ = net.decode(logits, offsets)
+    return ce + optim.offset_weight * offset_error.mean(), theta
+
+
+def yaw_errors_deg(pred: npt.NDArray, true: npt.NDArray) -> npt.NDArray[np.float64]:
+    return np.degrees(np.arccos(np.clip(np.cos(pred - true), -1.0, 1.0)))
+
+
+def summarise(errors: npt.NDArray, turns: npt.NDArray) -> dict[str, float]:
+    near = np.abs(np.degrees(turns)) < 60.0
+    out = {"mae_deg": float(errors.mean()), "median_deg": float(np.median(errors))}
+    for name, sel in (("lt60", near), ("ge60", ~near)):
+        if sel.any():
+            out[f"mae_{name}_deg"] = float(errors[sel].mean())
+            out[f"median_{name}_deg"] = float(np.median(errors[sel]))
+    return out
+
+
+def evaluate_head(
+    net: CylinderPoseNet, curves: npt.NDArray, turns: npt.NDArray
+) -> dict[str, float]:
+    net.eval()
+    preds = []
+    with torch.no_grad():
+        for start in range(0, len(curves), 512):
+            logits, offsets = net.head_outputs(
+                torch.from_numpy(curves[start : start + 512]).float()
+            )
+            preds.append(net.decode(logits, offsets)[0].numpy())
+    return summarise(yaw_errors_deg(np.concatenate(preds), turns), turns)
+
+
+def train_head(
+    cfg: VisualCylinderConfig,
+    train: tuple[npt.NDArray, npt.NDArray],
+    val: tuple[npt.NDArray, npt.NDArray] | None,
+    log: Any = print,
+) -> tuple[CylinderPoseNet, dict[str, Any]]:
+    """Train the head of a new ``CylinderPoseNet`` on cached curves; returns it and metrics."""
+    optim_cfg = cfg.optim
+    torch.manual_seed(optim_cfg.seed)
+    net = CylinderPoseNet(cfg.model)
+    params = list(net.head.parameters())
+    optimiser = torch.optim.AdamW(params, lr=optim_cfg.lr, weight_decay=optim_cfg.weight_decay)
+    curves = torch.from_numpy(train[0].astype(np.float32))
+    turns = torch.from_numpy(train[1].astype(np.float32))
+    n = len(turns)
+    steps_per_epoch = max(1, math.ceil(n / optim_cfg.batch_size))
+    total = optim_cfg.epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=optim_cfg.lr, total_steps=total, pct_start=0.1
+    )
+    generator = torch.Generator().manual_seed(optim_cfg.seed)
+    history = []
+    tic = time.perf_counter()
+    for epoch in range(optim_cfg.epochs):
+        net.train()
+        order = torch.randperm(n, generator=generator)
+        losses = []
+        for start in range(0, n, optim_cfg.batch_size):
+            idx = order[start : start + optim_cfg.batch_size]
+            loss, _ = head_loss(net, curves[idx], turns[idx], optim_cfg)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            losses.append(float(loss.detach()))
+        entry: dict[str, Any] = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
+        if val is not None and (epoch + 1 == optim_cfg.epochs or (epoch + 1) % 5 == 0):
+            entry["val"] = evaluate_head(net, *val)
+        history.append(entry)
+        scores = entry.get("val", "")
+        log(f"  epoch {epoch + 1}/{optim_cfg.epochs} loss {entry['loss']:.4f} {scores}")
+    seconds = time.perf_counter() - tic
+    metrics = {
+        "history": history,
+        "train_seconds": seconds,
+        "train_pairs_per_second": n * optim_cfg.epochs / max(seconds, 1e-9),
+        "train_pairs": n,
+    }
+    return net.eval(), metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving and loading
+
+
+def save_cylinder_pose(net: CylinderPoseNet, folder: str | Path, info: dict[str, Any]) -> Path:
+    """Write the state_dict and the config (+ ``info``) into ``folder``; returns the folder.
+
+    The config saved is the reference camera's (``set_camera`` changes only the run-time
+    camera; the weights do not depend on it).
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), out / WEIGHTS_FILE)
+    (out / CONFIG_FILE).write_text(
+        yaml.safe_dump({"model": net.cfg.to_dict(), **info}, sort_keys=False), encoding="utf-8"
+    )
+    return out
+
+
+def load_cylinder_pose(folder: str | Path) -> CylinderPoseNet:
+    """The network saved by ``save_cylinder_pose`` (eval mode, CPU)."""
+    root = Path(folder)
+    config = load_yaml_mapping(root / CONFIG_FILE)
+    if "model" not in config:
+        raise ConfigError(f"{root / CONFIG_FILE} has no 'model' section")
+    net = CylinderPoseNet(CylinderPoseConfig.from_dict(config["model"]))
+    state = torch.load(root / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    net.load_state_dict(state)
+    return net.eval()
+
+
+def run(cfg: VisualCylinderConfig, log: Any = print) -> dict[str, Any]:
+    torch.set_num_threads(cfg.optim.threads)
+    tic = time.perf_counter()
+    train = cached_pairs(cfg, "train", cfg.data.train_worlds, log)
+    val = cached_pairs(cfg, "val", cfg.data.val_worlds, log) if cfg.data.val_worlds else None
+    data_seconds = time.perf_counter() - tic
+    # The reference camera's front end must not be the last world's camera.
+    net, metrics = train_head(cfg, train, val, log)
+    net.set_camera(
+        cfg.model.hfov_deg, cfg.model.pitch_deg, cfg.model.image_height, cfg.model.image_width
+    )
+    metrics["data_seconds"] = data_seconds
+    info = {
+        "training": {
+            "data": to_mapping(cfg.data),
+            "optim": to_mapping(cfg.optim),
+            "data_key": data_key(cfg),
+            "labels": "simulator yaw labels (procedural worlds, train split)",
+        },
+        "metrics": {k: v for k, v in metrics.items() if k != "history"},
+        "val": metrics["history"][-1].get("val", {}),
+    }
+    out = save_cylinder_pose(net, cfg.out_dir, info)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    log(f"saved {out / WEIGHTS_FILE} and {out / CONFIG_FILE}")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="training YAML (training/configs/visual_cylinder.yaml)")
+    parser.add_argument("--out", help="output folder (overrides out_dir)")
+    parser.add_argument("--cache", help="curve cache folder (overrides cache_dir)")
+    parser.add_argument("--set", action="append", default=[], help="section.key=value override")
+    args = parser.parse_args(argv)
+    overrides = list(args.set)
+    if args.out:
+        overrides.append(f"out_dir={args.out}")
+    if args.cache:
+        overrides.append(f"cache_dir={args.cache}")
+    cfg = load_config(args.config, overrides)
+    run(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
