@@ -440,7 +440,13 @@ class TrainConfig:
 
     def model_config(self) -> ModelConfig:
         """The architecture (``slfm_ros.core.models.config.ModelConfig``)."""
-        return load_model_config(self.model)
+        config = load_model_config(self.model)
+        if not isinstance(config, ModelConfig):
+            raise ConfigError(
+                "these stages train the ResNet family (preset full or small); the compact "
+                "family trains with `slfm train audio` (training/configs/audio_cues.yaml)"
+            )
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that ``train_config_from_mapping`` reads back into an equal config."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from slfm_ros.core.models.config import ModelConfig, load_model_config, preset
+from slfm_ros.core.models.config import AnyModelConfig, ModelConfig, load_model_config, preset
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
 
@@ -69,7 +69,7 @@ def smoke_config() -> ModelConfig:
 
 
 def write_random_model(
-    path: Path, config: ModelConfig, seed: int = 0, calibrate: bool = True
+    path: Path, config: AnyModelConfig, seed: int = 0, calibrate: bool = True
 ) -> Path:
     """A randomly initialised model directory for ``config``.
 
@@ -81,12 +81,10 @@ def write_random_model(
     import torch
 
     from slfm_ros.core.export import parity_inputs
-    from slfm_ros.core.models.audio_direction import AudioDirectionNet
-    from slfm_ros.core.models.checkpoint import save_model
-    from slfm_ros.core.models.visual_pose import VisualPoseNet
+    from slfm_ros.core.models.checkpoint import build_networks, save_model
 
     torch.manual_seed(seed)
-    audio_net, visual_net = AudioDirectionNet(config.audio), VisualPoseNet(config.visual)
+    audio_net, visual_net = build_networks(config)
     if calibrate:
         inputs = parity_inputs(config, "synthetic", samples=2, seed=seed + 1)
         for net in (audio_net, visual_net):

@@ -36,7 +36,7 @@ from slfm_ros.core.backends.base import (
     load_candidate,
 )
 from slfm_ros.core.backends.model_source import ModelSource
-from slfm_ros.core.models.config import ModelConfig
+from slfm_ros.core.models.config import AnyModelConfig
 
 INPUT_RATE = 48000
 CAMERA_SIZE = (640, 480)
@@ -59,7 +59,7 @@ class BenchInputs:
     frame_1: np.ndarray
 
 
-def bench_inputs(config: ModelConfig) -> BenchInputs:
+def bench_inputs(config: AnyModelConfig) -> BenchInputs:
     """One model window of 48 kHz audio and two camera frames 0.2 s apart."""
     from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
 
@@ -86,12 +86,12 @@ def bench_backend(
     backend: InferenceBackend, inputs: BenchInputs, cfg: NetworkBenchConfig
 ) -> dict[str, Any]:
     """All figures of one loaded backend (see module doc)."""
-    from slfm_ros.core.estimators.slfm import SlfmAudioEstimator, SlfmVisualEstimator
+    from slfm_ros.core.estimators.learned import learned_audio_estimator, learned_visual_estimator
     from slfm_ros.core.models.visual_pose import preprocess_images_numpy
 
     config = backend.source.config
-    audio_est = SlfmAudioEstimator(config.audio, backend.run_audio, silence_dbfs=-120.0)
-    visual_est = SlfmVisualEstimator(config.visual, backend.run_visual)
+    audio_est = learned_audio_estimator(config, backend.run_audio, silence_dbfs=-120.0)
+    visual_est = learned_visual_estimator(config, backend.run_visual)
     n, few, warm = cfg.iterations, max(5, cfg.iterations // 4), cfg.warmup
 
     features = audio_est.features(inputs.audio, INPUT_RATE)[:1]

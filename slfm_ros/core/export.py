@@ -51,7 +51,7 @@ import numpy.typing as npt
 from slfm_ros.core.backends.model_source import ModelSource, read_model_source
 from slfm_ros.core.errors import ConfigError, ModelError, SlfmError
 from slfm_ros.core.hashing import sha256_file
-from slfm_ros.core.models.config import ModelConfig
+from slfm_ros.core.models.config import AnyModelConfig, ModelConfig
 
 if TYPE_CHECKING:
     from slfm_ros.core.models.checkpoint import LoadedModel
@@ -176,7 +176,7 @@ class ParityInputs:
     source: str
 
 
-def _pairs(images: list[npt.NDArray[np.uint8]], config: ModelConfig) -> tuple[Float32, Float32]:
+def _pairs(images: list[npt.NDArray[np.uint8]], config: AnyModelConfig) -> tuple[Float32, Float32]:
     from slfm_ros.core.models.visual_pose import preprocess_images_numpy
 
     batch = preprocess_images_numpy(images, config.visual)
@@ -185,8 +185,16 @@ def _pairs(images: list[npt.NDArray[np.uint8]], config: ModelConfig) -> tuple[Fl
     return batch[first], batch[second]
 
 
-def _sim_inputs(config: ModelConfig, samples: int, seed: int) -> ParityInputs:
-    from slfm_ros.core.dsp.stft import binaural_features
+def window_features(config: AnyModelConfig, window: npt.NDArray[np.float32]) -> Float32:
+    """The audio network's input of one window at the model rate (either family)."""
+    if isinstance(config, ModelConfig):
+        from slfm_ros.core.dsp.stft import binaural_features
+
+        return binaural_features(window, config.audio.stft_config())
+    return config.audio.features(window)
+
+
+def _sim_inputs(config: AnyModelConfig, samples: int, seed: int) -> ParityInputs:
     from slfm_ros.core.sim.scene import SceneConfig, sample_rng, sample_scene
 
     audio_cfg = config.audio
@@ -197,19 +205,19 @@ def _sim_inputs(config: ModelConfig, samples: int, seed: int) -> ParityInputs:
     features: list[Float32] = []
     first: list[Float32] = []
     second: list[Float32] = []
-    stft_cfg = audio_cfg.stft_config()
     for index in range(samples):
         sample = sample_scene(scene_cfg, sample_rng(seed, "test", index), "test", index)
         clips = sample.audio[:, : audio_cfg.clip_samples]
-        features.extend(binaural_features(clip, stft_cfg) for clip in clips)
+        features.extend(window_features(config, clip) for clip in clips)
         a, b = _pairs(list(sample.images), config)
         first.append(a)
         second.append(b)
     return ParityInputs(np.stack(features), np.concatenate(first), np.concatenate(second), "sim")
 
 
-def _synthetic_inputs(config: ModelConfig, samples: int, seed: int, note: str = "") -> ParityInputs:
-    from slfm_ros.core.dsp.stft import binaural_features
+def _synthetic_inputs(
+    config: AnyModelConfig, samples: int, seed: int, note: str = ""
+) -> ParityInputs:
     from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
 
     audio_cfg = config.audio
@@ -226,9 +234,7 @@ def _synthetic_inputs(config: ModelConfig, samples: int, seed: int, note: str = 
         stream = SyntheticStream(scene, duration_s=3 * audio_cfg.clip_seconds)
         clip = audio_cfg.clip_samples
         for start in (0, clip, 2 * clip):
-            features.append(
-                binaural_features(stream.audio[start : start + clip], audio_cfg.stft_config())
-            )
+            features.append(window_features(config, stream.audio[start : start + clip]))
         stamps = stream.image_stamps()
         views = [stream.image_at(stamps[i]) for i in (0, len(stamps) // 2, len(stamps) - 1)]
         a, b = _pairs(views, config)
@@ -239,7 +245,7 @@ def _synthetic_inputs(config: ModelConfig, samples: int, seed: int, note: str = 
 
 
 def parity_inputs(
-    config: ModelConfig, source: str = "sim", samples: int = 2, seed: int = 0
+    config: AnyModelConfig, source: str = "sim", samples: int = 2, seed: int = 0
 ) -> ParityInputs:
     """Inputs of ``samples`` simulated scenes (3 views each: 3 audio clips, 4 image pairs).
 

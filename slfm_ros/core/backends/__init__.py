@@ -33,7 +33,7 @@ from slfm_ros.core.backends.base import (
     select_backend,
 )
 from slfm_ros.core.backends.model_source import ModelSource, read_model_source
-from slfm_ros.core.models.config import ModelConfig
+from slfm_ros.core.models.config import AnyModelConfig
 
 # Same signatures as slfm_ros.core.estimators.slfm's runners (not imported: it needs torch).
 AudioRunner = Callable[[Float32], Float32]
@@ -78,7 +78,7 @@ class Runners:
     precision: str
     skipped: list[tuple[str, str]]
     notes: list[str]
-    config: ModelConfig
+    config: AnyModelConfig
     model_dir: Path
     backend: InferenceBackend = field(repr=False)
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from slfm_ros.core.errors import ConfigError, ModelError
-from slfm_ros.core.models.config import ModelConfig, load_model_config
+from slfm_ros.core.models.config import AnyModelConfig, load_model_config
 
 CARD_FILE = "card.yaml"
 WEIGHTS_FILE = "weights.pt"
@@ -30,7 +30,7 @@ class ModelSource:
     """
 
     path: Path
-    config: ModelConfig
+    config: AnyModelConfig
     card_sha256: str
     weights_sha256: str
     card: dict[str, Any] = field(default_factory=dict, compare=False)

@@ -34,7 +34,7 @@ from slfm_ros.core.atomic_io import atomic_write_bytes, atomic_write_text
 from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.hashing import sha256_file
 from slfm_ros.core.models.audio_direction import AudioDirectionNet
-from slfm_ros.core.models.config import ModelConfig, load_model_config
+from slfm_ros.core.models.config import AnyModelConfig, ModelConfig, load_model_config
 from slfm_ros.core.models.visual_pose import VisualPoseNet
 
 WEIGHTS_FILE = "weights.pt"
@@ -55,11 +55,35 @@ _RESERVED = {
 class LoadedModel:
     """A model directory loaded on ``map_location``; both networks are in eval mode."""
 
-    config: ModelConfig
-    audio_net: AudioDirectionNet
-    visual_net: VisualPoseNet
+    config: AnyModelConfig
+    audio_net: nn.Module
+    visual_net: nn.Module
     card: dict[str, Any] = field(default_factory=dict)
     path: Path = Path()
+
+
+def network_configs(model_cfg: AnyModelConfig) -> tuple[Any, Any]:
+    """The configs the audio and visual network classes are built from."""
+    if isinstance(model_cfg, ModelConfig):
+        return model_cfg.audio, model_cfg.visual
+    return model_cfg.audio.net, model_cfg.visual
+
+
+def network_classes(model_cfg: AnyModelConfig) -> tuple[type[nn.Module], type[nn.Module]]:
+    """The audio and visual network classes of the model's family."""
+    if isinstance(model_cfg, ModelConfig):
+        return AudioDirectionNet, VisualPoseNet
+    from slfm_ros.core.models.cue_direction import CueDirectionNet
+    from slfm_ros.core.models.cylinder_pose import CylinderPoseNet
+
+    return CueDirectionNet, CylinderPoseNet
+
+
+def build_networks(model_cfg: AnyModelConfig) -> tuple[nn.Module, nn.Module]:
+    """Freshly initialised audio and visual networks of ``model_cfg``."""
+    audio_cls, visual_cls = network_classes(model_cfg)
+    audio_cfg, visual_cfg = network_configs(model_cfg)
+    return audio_cls(audio_cfg), visual_cls(visual_cfg)
 
 
 def _git_commit() -> str:
@@ -134,7 +158,7 @@ def _read_card(directory: Path) -> dict[str, Any]:
 
 def save_model(
     directory: str | os.PathLike[str],
-    model_cfg: ModelConfig,
+    model_cfg: AnyModelConfig,
     audio_net: nn.Module,
     visual_net: nn.Module,
     card_extra: Mapping[str, Any] | None = None,
@@ -152,9 +176,10 @@ def save_model(
     clash = sorted(_RESERVED & set(extra))
     if clash:
         raise ConfigError(f"card_extra: key(s) {clash} are written by save_model itself")
+    classes, configs = network_classes(model_cfg), network_configs(model_cfg)
     for name, net, cls, cfg in (
-        ("audio", audio_net, AudioDirectionNet, model_cfg.audio),
-        ("visual", visual_net, VisualPoseNet, model_cfg.visual),
+        ("audio", audio_net, classes[0], configs[0]),
+        ("visual", visual_net, classes[1], configs[1]),
     ):
         inner = _unwrap(net)
         if not isinstance(inner, cls) or inner.cfg != cfg:
@@ -270,8 +295,7 @@ def load_model(
         raise ModelError(f"{weights_path}: cannot read the weights: {exc}") from exc
     if not isinstance(state, Mapping):
         raise ModelError(f"{weights_path}: expected a state dict, got {type(state).__name__}")
-    audio_net = AudioDirectionNet(config.audio)
-    visual_net = VisualPoseNet(config.visual)
+    audio_net, visual_net = build_networks(config)
     shapes = {
         f"{prefix}.{key}": value.shape
         for prefix, net in (("audio", audio_net), ("visual", visual_net))

@@ -13,10 +13,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from slfm_ros.core.dsp.stft import StftConfig
 from slfm_ros.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from slfm_ros.core.models.compact import CompactModelConfig
 
 _REFERENCE_STFT = StftConfig()
 
@@ -245,10 +248,17 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+# The compact family (slfm_ros.core.models.compact) has its own config class.
+COMPACT = "compact"
+AnyModelConfig: TypeAlias = "ModelConfig | CompactModelConfig"
+
+
 def preset(name: str) -> ModelConfig:
-    """The named preset ('full' or 'small')."""
+    """The named preset of the ResNet family ('full' or 'small')."""
     if name not in PRESETS:
-        raise ConfigError(f"model preset: expected one of {sorted(PRESETS)}, got {name!r}")
+        raise ConfigError(
+            f"model preset: expected one of {sorted([*PRESETS, COMPACT])}, got {name!r}"
+        )
     return PRESETS[name]
 
 
@@ -274,13 +284,20 @@ def _coerce(part: str, key: str, value: Any, default: Any) -> Any:
     return value
 
 
-def load_model_config(data: Mapping[str, Any] | str) -> ModelConfig:
-    """Build a ModelConfig from a preset name or a mapping.
+def load_model_config(data: Mapping[str, Any] | str) -> AnyModelConfig:
+    """Build a model config from a preset name or a mapping.
 
-    Mapping keys: ``preset`` (base preset, default 'full'), ``name`` (defaults to the preset's
-    name), and partial ``visual`` / ``audio`` / ``binaural`` mappings that override the preset.
-    Unknown keys raise ConfigError naming them.
+    ``compact`` (as a name, ``preset: compact`` or ``family: compact``) gives the compact family's
+    ``CompactModelConfig``. Otherwise the mapping keys are: ``preset`` (base preset, default
+    'full'), ``name`` (defaults to the preset's name), and partial ``visual`` / ``audio`` /
+    ``binaural`` mappings that override the preset. Unknown keys raise ConfigError naming them.
     """
+    if data == COMPACT or (
+        isinstance(data, Mapping) and COMPACT in (data.get("family"), data.get("preset"))
+    ):
+        from slfm_ros.core.models.compact import CompactModelConfig
+
+        return CompactModelConfig() if isinstance(data, str) else CompactModelConfig.from_dict(data)
     if isinstance(data, str):
         return preset(data)
     if not isinstance(data, Mapping):

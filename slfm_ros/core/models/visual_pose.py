@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -29,8 +30,18 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 LEAKY_SLOPE = 0.2
 
 
+class ImageSize(Protocol):
+    """Any visual network config: the input size its images are resized to."""
+
+    @property
+    def image_height(self) -> int: ...
+
+    @property
+    def image_width(self) -> int: ...
+
+
 def preprocess_images_numpy(
-    images: Sequence[npt.NDArray[np.uint8]], cfg: VisualNetConfig
+    images: Sequence[npt.NDArray[np.uint8]], cfg: ImageSize
 ) -> npt.NDArray[np.float32]:
     """Images (H, W, 3) uint8 RGB -> (N, 3, cfg.image_height, cfg.image_width) float32.
 

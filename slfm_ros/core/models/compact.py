@@ -1,0 +1,111 @@
+"""The compact model family: networks that put the known physics in fixed front ends.
+
+Audio: the binaural cue front end (``slfm_ros.core.dsp.binaural_cues``, a documented numpy
+step outside the graph) and a small MLP that outputs a distribution over the full circle
+(``slfm_ros.core.models.cue_direction``). Visual: both images reprojected onto a cylinder with
+the camera's intrinsics and pitch inside the graph, so a yaw is a horizontal shift, correlated
+over shifts, with learned column descriptors for pairs that share little view
+(``slfm_ros.core.models.cylinder_pose``).
+
+Both train in CPU minutes and run in a few milliseconds per window or pair. The ``full`` and
+``small`` presets of ``slfm_ros.core.models.config`` remain the published ResNet family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
+from slfm_ros.core.errors import ConfigError
+from slfm_ros.core.models.azimuth_bins import APERTURE_DIM, CueNetConfig
+from slfm_ros.core.models.cylinder_config import CylinderPoseConfig
+
+FAMILY = "compact"
+
+
+@dataclass(frozen=True)
+class CueAudioConfig:
+    """The compact audio network and its front end.
+
+    cues: the binaural cue front end (window length, STFT, lag range, bands).
+    net:  the MLP (hidden sizes, azimuth bins); ``net.input_dim`` equals ``cues.dim``.
+    """
+
+    cues: CueConfig = field(default_factory=CueConfig)
+    net: CueNetConfig = field(default_factory=CueNetConfig)
+
+    def __post_init__(self) -> None:
+        if self.net.input_dim != self.cues.dim:
+            raise ConfigError(
+                f"audio.net.input_dim ({self.net.input_dim}) must equal the cue vector length "
+                f"({self.cues.dim})"
+            )
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cues.sample_rate
+
+    @property
+    def clip_samples(self) -> int:
+        return self.cues.window_samples
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.cues.window_seconds
+
+    @property
+    def feature_shape(self) -> tuple[int]:
+        """(cues + aperture,): the network input of one window."""
+        return (self.cues.dim + APERTURE_DIM,)
+
+    def features(self, window: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Network input of one window with the receiver unknown (aperture zeros)."""
+        return np.concatenate([binaural_cues(window, self.cues), np.zeros(2, np.float32)])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cues": self.cues.to_dict(), "net": self.net.to_dict()}
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> CueAudioConfig:
+        unknown = sorted(set(data) - {"cues", "net"})
+        if unknown:
+            raise ConfigError(f"model.audio: unknown key(s) {unknown}")
+        cues = CueConfig.from_dict(dict(data.get("cues") or {}))
+        net_data = dict(data.get("net") or {})
+        net_data.setdefault("input_dim", cues.dim)
+        return CueAudioConfig(cues, CueNetConfig.from_dict(net_data))
+
+
+@dataclass(frozen=True)
+class CompactModelConfig:
+    """The audio and visual networks of one compact model."""
+
+    audio: CueAudioConfig = field(default_factory=CueAudioConfig)
+    visual: CylinderPoseConfig = field(default_factory=CylinderPoseConfig)
+    name: str = FAMILY
+
+    family = FAMILY
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": FAMILY,
+            "name": self.name,
+            "audio": self.audio.to_dict(),
+            "visual": self.visual.to_dict(),
+        }
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> CompactModelConfig:
+        unknown = sorted(set(data) - {"family", "name", "audio", "visual", "preset"})
+        if unknown:
+            raise ConfigError(f"compact model config: unknown key(s) {unknown}")
+        return CompactModelConfig(
+            CueAudioConfig.from_dict(dict(data.get("audio") or {})),
+            CylinderPoseConfig.from_dict(dict(data.get("visual") or {})),
+            str(data.get("name", FAMILY)),
+        )
