@@ -1,6 +1,8 @@
 """Builds the audio and visual estimators the streaming pipeline runs.
 
-``estimator: classic`` builds the named classical estimators. ``estimator: slfm`` loads the
+``estimator: classic`` builds the named classical estimators. ``estimator: auto`` builds both and
+fuses them per window by their confidences (``slfm_ros.core.estimators.combined``); without a
+usable model it is the classical set. ``estimator: slfm`` loads the
 learned models from ``model_dir`` on the inference backend chosen by
 ``slfm_ros.core.backends.create_runners`` (``backend``, ``inference_device`` and the
 TensorRT-style options); when they are missing or incompatible (ModelError, or no backend that
@@ -91,6 +93,20 @@ def _classic_set(config: PipelineConfig, fallback_reason: str = "") -> Estimator
     )
 
 
+def _fused(config: PipelineConfig, learned: EstimatorSet) -> EstimatorSet:
+    """``learned`` with each estimator fused with its classical counterpart."""
+    from slfm_ros.core.estimators.combined import FusedAudioEstimator, FusedVisualEstimator
+
+    classic_audio, classic_visual = build_classic(config)
+    learned.audio = FusedAudioEstimator(learned.audio, classic_audio)
+    learned.visual = FusedVisualEstimator(learned.visual, classic_visual)
+    learned.description = (
+        f"auto: {learned.description} fused with {config.audio_estimator} + "
+        f"{config.visual_estimator}"
+    )
+    return learned
+
+
 def default_model_dir() -> Path:
     """The model folder shipped with the package: ``models/`` of a source checkout, else
     ``share/slfm_ros/models`` of an installed package. A folder without a card holding exactly
@@ -128,7 +144,6 @@ def _slfm_set(config: PipelineConfig) -> EstimatorSet:
         )
     from slfm_ros.core.backends import BackendOptions, create_runners
     from slfm_ros.core.backends.model_source import read_model_source, require_trained
-    from slfm_ros.core.estimators.slfm import SlfmAudioEstimator, SlfmVisualEstimator
 
     options = BackendOptions(
         model_file_path=config.model_file_path,
@@ -139,14 +154,17 @@ def _slfm_set(config: PipelineConfig) -> EstimatorSet:
         max_batch_size=config.max_batch_size,
         intra_op_threads=config.inference_threads,
     )
+    from slfm_ros.core.estimators.learned import learned_audio_estimator, learned_visual_estimator
+
     source = read_model_source(model_dir)
     for network in ("audio", "visual"):
         require_trained(source, network)
     runners = create_runners(model_dir, config.backend, config.inference_device, options)
-    audio = SlfmAudioEstimator(
-        runners.config.audio, runners.audio, silence_dbfs=config.silence_threshold_dbfs
+    max_itd = receiver_geometry(config).max_itd if config.model_uses_receiver else None
+    audio = learned_audio_estimator(
+        runners.config, runners.audio, max_itd, silence_dbfs=config.silence_threshold_dbfs
     )
-    visual = SlfmVisualEstimator(runners.config.visual, runners.visual)
+    visual = learned_visual_estimator(runners.config, runners.visual)
     return EstimatorSet(
         audio=audio,
         visual=visual,
@@ -168,9 +186,11 @@ def build_estimators(
     Classical estimators with a wrong name or parameter raise ConfigError (a configuration
     mistake, not a missing file); learned ones fall back as the module doc says.
     """
-    if config.estimator == "slfm" and (audio is None or visual is None):
+    if config.estimator in ("slfm", "auto") and (audio is None or visual is None):
         try:
             chosen = _slfm_set(config)
+            if config.estimator == "auto":
+                chosen = _fused(config, chosen)
         except (SlfmError, ImportError, OSError) as err:
             where = config.model_dir or "the shipped model folder"
             reason = f"{type(err).__name__}: {err}"

@@ -90,6 +90,7 @@ class PipelineConfig:
     receiver: str = "free_field"
     mic_spacing_m: float = 0.14
     head_radius_m: float = 0.0875
+    model_uses_receiver: bool = True
 
     def __post_init__(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -108,8 +109,8 @@ class PipelineConfig:
         need(self.max_pending_windows >= 1, "max_pending_windows must be >= 1")
         need(0.0 <= self.min_window_fill <= 1.0, "min_window_fill must be in [0, 1]")
         need(
-            self.estimator in ("slfm", "classic"),
-            f"estimator: slfm or classic, got {self.estimator!r}",
+            self.estimator in ("slfm", "classic", "auto"),
+            f"estimator: slfm, classic or auto, got {self.estimator!r}",
         )
         need(self.estimator_sample_rate > 0, "estimator_sample_rate must be > 0")
         need(self.image_width >= 0, "image_width must be >= 0")

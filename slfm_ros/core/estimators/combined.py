@@ -40,8 +40,9 @@ def fuse(
         confidence = 1.0 - (1.0 - learned.confidence) * (1.0 - classic.confidence)
         return AngleEstimate(angle, confidence, variance, True, "fused")
     best, other, label = (
-        (learned, classic, "learned") if learned.confidence >= classic.confidence else
-        (classic, learned, "classic")
+        (learned, classic, "learned")
+        if learned.confidence >= classic.confidence
+        else (classic, learned, "classic")
     )
     confidence = best.confidence * (1.0 - 0.5 * other.confidence)
     return AngleEstimate.from_confidence(best.angle, confidence, f"{label} (disagreement)")
