@@ -4,7 +4,10 @@
                [--set key=value ...] [--stop-after STEPS]
 
 stage: pretext | slfm | egomotion | supervised | probe (must match the config's ``stage``), or
-``audio``: the compact audio recipe (training/configs/audio_cues.yaml, see training/audio_run.py).
+``audio``: the compact audio recipe (training/configs/audio_cues.yaml, see training/audio_run.py),
+or ``assemble``: a compact model folder from an audio and a visual run:
+
+    slfm train assemble --audio RUN --visual RUN --out DIR [--metrics FILE.json] [--name NAME]
 DIR defaults to out/<config name>. ``--resume`` continues the run in DIR from its last
 checkpoint, exactly. Under torchrun every process runs this command; they share DIR.
 """
@@ -18,14 +21,19 @@ from pathlib import Path
 
 from slfm_ros.core.errors import ConfigError
 
-STAGES = ("pretext", "slfm", "egomotion", "supervised", "probe", "audio")
+STAGES = ("pretext", "slfm", "egomotion", "supervised", "probe", "audio", "assemble")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("stage", choices=STAGES, help="training stage")
     parser.add_argument(
-        "--config", required=True, help="training YAML, e.g. training/configs/slfm_small.yaml"
+        "--config",
+        help="training YAML, e.g. training/configs/slfm_small.yaml (every stage but assemble)",
     )
+    parser.add_argument("--audio", help="assemble: run folder of `slfm train audio`")
+    parser.add_argument("--visual", help="assemble: run folder of the visual training")
+    parser.add_argument("--metrics", help="assemble: JSON mapping of figures for the card")
+    parser.add_argument("--name", default="default", help="assemble: the model's name")
     parser.add_argument("--out", help="run folder (default: out/<config name>)")
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its checkpoint"
@@ -75,7 +83,22 @@ def _run_audio(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_assemble(args: argparse.Namespace) -> int:
+    from training.assemble import assemble, read_metrics
+
+    missing = [f"--{k}" for k in ("audio", "visual", "out") if not getattr(args, k)]
+    if missing:
+        raise ConfigError(f"slfm train assemble needs {', '.join(missing)}")
+    path = assemble(args.audio, args.visual, args.out, read_metrics(args.metrics), args.name)
+    print(f"model written to {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.stage == "assemble":
+        return _run_assemble(args)
+    if not args.config:
+        raise ConfigError(f"slfm train {args.stage} needs --config YAML")
     if args.stage == "audio":
         return _run_audio(args)
     try:

@@ -65,7 +65,9 @@ def test_training_lowers_the_loss_and_resumes_exactly(
     assert losses[-1] < losses[0]
     # The same run stopped after 2 epochs and resumed from its checkpoint.
     ckpt = tmp_path / "b.pt"
-    first = train_cues(small_train(4), CUES, tiny_cache, checkpoint=ckpt, stop_after_epochs=2, log=log)
+    first = train_cues(
+        small_train(4), CUES, tiny_cache, checkpoint=ckpt, stop_after_epochs=2, log=log
+    )
     assert first.epoch == 2
     resumed = train_cues(small_train(4), CUES, tiny_cache, checkpoint=ckpt, log=log)
     assert "resumed" in log.getvalue()

@@ -1,0 +1,84 @@
+"""A compact model folder from a trained audio network and a trained visual network.
+
+``slfm train assemble --audio RUN --visual RUN --out DIR [--metrics FILE.json] [--name NAME]``
+reads ``RUN/audio_net.pt`` (``slfm train audio``) and the visual run folder
+(``slfm train visual``), and writes DIR with ``save_model``: ``weights.pt`` and a card that
+says which labels trained each network, the data, seeds and commands of both runs, and the
+evaluation figures of ``--metrics`` (a JSON mapping, e.g. the ``--json`` output of
+``slfm eval``). An existing folder holding another model is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from slfm_ros.core.config_io import load_yaml_mapping
+from slfm_ros.core.dsp.binaural_cues import CueConfig
+from slfm_ros.core.errors import ConfigError, ModelError
+from slfm_ros.core.models.azimuth_bins import CueNetConfig
+from slfm_ros.core.models.checkpoint import save_model
+from slfm_ros.core.models.compact import CompactModelConfig, CueAudioConfig
+from slfm_ros.core.models.cue_direction import CueDirectionNet
+from training.audio_run import AUDIO_NET_FILE
+
+
+def load_audio_run(run: str | Path) -> tuple[CueAudioConfig, CueDirectionNet, dict[str, Any]]:
+    """The audio network of a ``slfm train audio`` run folder and its card fields."""
+    path = Path(run) / AUDIO_NET_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"{path} not found: finish the audio run first (slfm train audio ... --out {run})"
+        )
+    data = torch.load(path, map_location="cpu", weights_only=False)
+    config = CueAudioConfig(
+        CueConfig.from_dict(data["cues"]), CueNetConfig.from_dict(data["net_config"])
+    )
+    net = CueDirectionNet(config.net)
+    net.load_state_dict(data["net"])
+    info = {k: data.get(k) for k in ("labels", "training_data", "data", "train", "command")}
+    info["final_epoch"] = data.get("metrics")
+    return config, net.eval(), info
+
+
+def assemble(
+    audio_run: str | Path,
+    visual_run: str | Path,
+    out: str | Path,
+    metrics: dict[str, Any] | None = None,
+    name: str = "default",
+    overwrite: bool = False,
+) -> Path:
+    from training.stages.visual_cylinder import CONFIG_FILE, load_cylinder_pose
+
+    audio_cfg, audio_net, audio_info = load_audio_run(audio_run)
+    visual_net = load_cylinder_pose(visual_run)
+    visual_run_info = load_yaml_mapping(Path(visual_run) / CONFIG_FILE)
+    visual_info = dict(visual_run_info.get("training") or {})
+    visual_info["metrics"] = visual_run_info.get("metrics")
+    config = CompactModelConfig(audio_cfg, visual_net.cfg, name)
+    card = {
+        "family": "compact",
+        "labels": {
+            "audio": audio_info.pop("labels"),
+            "visual": visual_info.get("labels", "simulator camera turns"),
+        },
+        "stages": {"audio": audio_info, "visual": visual_info},
+        "metrics": metrics or {},
+    }
+    return save_model(out, config, audio_net, visual_net, card_extra=card, overwrite=overwrite)
+
+
+def read_metrics(path: str | Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--metrics {path}: cannot read a JSON mapping: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"--metrics {path}: expected a JSON mapping")
+    return data
