@@ -162,16 +162,79 @@ def _smooth_gain(rng: np.random.Generator, n_freqs: int, max_db: float) -> npt.N
     return 10.0 ** (db / 20.0)  # type: ignore[no-any-return]
 
 
-def render_examples(cfg: AudioExampleConfig, rng: np.random.Generator) -> list[AudioExample]:
-    """``windows_per_scene`` consecutive windows of one scene (see the module docstring); each
-    window gets its own ear gain errors and level."""
-    from slfm_ros.core.sim.audio_scene import PlacedSource, add_diffuse_noise, render_view_audio
+@dataclass(frozen=True)
+class ViewTurns:
+    """The turns of a multi-view example: view 0 at yaw 0, view i at yaw theta_i.
+
+    num_views: K windows per example, each rendered at its own receiver yaw.
+    turn_deg:  [low, high] |theta_i| in degrees, uniform, random sign per view.
+    """
+
+    num_views: int = 3
+    turn_deg: tuple[float, float] = (10.0, 90.0)
+
+    def __post_init__(self) -> None:
+        low, high = (float(v) for v in self.turn_deg)
+        if self.num_views < 2 or not 0.0 <= low <= high <= 180.0:
+            raise ConfigError(
+                f"view turns: num_views >= 2 and 0 <= turn_deg low <= high <= 180 needed, got "
+                f"{self.num_views} views, turn_deg {self.turn_deg}"
+            )
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> ViewTurns:
+        unknown = sorted(set(data) - set(ViewTurns.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"views: unknown key(s) {unknown}")
+        values = dict(data)
+        if "turn_deg" in values:
+            values["turn_deg"] = tuple(float(v) for v in values["turn_deg"])
+        return ViewTurns(**values)
+
+
+@dataclass
+class MultiViewExample:
+    """K windows of one static scene heard at receiver yaws theta_i (view 0: theta_0 = 0).
+
+    windows (K, frames, 2) float32; turns (K,) rad (left positive); azimuths (K,) rad: the
+    target's azimuth in each view, phi_i = phi_0 - theta_i, and its elevation (rad); for
+    monitoring and scoring only, as ``labels``: the horizontal directions on the views' cones
+    of confusion (``cone_azimuth``).
+    """
+
+    windows: npt.NDArray[np.float32]
+    turns: npt.NDArray[np.float64]
+    azimuths: npt.NDArray[np.float64]
+    elevation: float
+    receiver_kind: str
+    receiver_params: dict[str, Any]
+    max_itd_s: float
+
+    @property
+    def labels(self) -> npt.NDArray[np.float64]:
+        return np.array([cone_azimuth(float(a), self.elevation) for a in self.azimuths])
+
+
+@dataclass
+class _Scene:
+    kind: str
+    params: dict[str, Any]
+    receiver: Any
+    room: Any
+    lead: int
+    azimuth: float
+    elevation: float
+    sources: list[Any]
+
+
+def _draw_scene(cfg: AudioExampleConfig, rng: np.random.Generator, frames: int) -> _Scene:
+    """Receiver, room and sources of one scene whose signals cover ``frames`` samples after
+    the lead-in (the room's build-up, dropped after rendering)."""
+    from slfm_ros.core.sim.audio_scene import PlacedSource
     from slfm_ros.core.sim.room import sample_room
     from slfm_ros.core.sim.sources import make_source_signal
 
     sr = cfg.sample_rate
-    frames = int(round(cfg.window_s * sr))
-    count = int(cfg.windows_per_scene)
     kind, params, receiver = draw_receiver(cfg.receivers, rng)
     room = None
     if rng.uniform() >= cfg.anechoic_probability:
@@ -182,7 +245,7 @@ def render_examples(cfg: AudioExampleConfig, rng: np.random.Generator) -> list[A
             rt60_range_s=cfg.rt60_range_s,
         )
     lead = int(round(min(room.rt60_s, 0.8) * sr)) if room is not None else receiver.n_taps(sr)
-    total = lead + count * frames
+    total = lead + frames
     weights = np.asarray(cfg.source_weights, dtype=np.float64)
     azimuth = float(rng.uniform(-math.pi, math.pi))
     elevation = math.radians(float(rng.uniform(*cfg.elevation_deg)))
@@ -196,7 +259,29 @@ def render_examples(cfg: AudioExampleConfig, rng: np.random.Generator) -> list[A
         sources.append(
             PlacedSource(signal, az, float(rng.uniform(*cfg.distance_m)), gain, elevation)
         )
-    audio = render_view_audio(sources, 0.0, receiver, sr, room)[lead:]
+    return _Scene(kind, params, receiver, room, lead, azimuth, elevation, sources)
+
+
+def _ear_gains(
+    window: npt.NDArray[np.float64], gains: list[npt.NDArray[np.float64]]
+) -> npt.NDArray[np.float64]:
+    spec = np.fft.rfft(window, axis=0)
+    for ear in range(2):
+        spec[:, ear] *= gains[ear]
+    return np.fft.irfft(spec, n=window.shape[0], axis=0)  # type: ignore[no-any-return]
+
+
+def render_examples(cfg: AudioExampleConfig, rng: np.random.Generator) -> list[AudioExample]:
+    """``windows_per_scene`` consecutive windows of one scene (see the module docstring); each
+    window gets its own ear gain errors and level."""
+    from slfm_ros.core.sim.audio_scene import add_diffuse_noise, render_view_audio
+
+    sr = cfg.sample_rate
+    frames = int(round(cfg.window_s * sr))
+    count = int(cfg.windows_per_scene)
+    scene = _draw_scene(cfg, rng, count * frames)
+    receiver = scene.receiver
+    audio = render_view_audio(scene.sources, 0.0, receiver, sr, scene.room)[scene.lead :]
     if float(np.mean(audio.astype(np.float64) ** 2)) == 0.0:
         audio = audio + 1e-6
     audio = add_diffuse_noise(audio, float(rng.uniform(*cfg.snr_db)), rng, sr, receiver)
@@ -204,20 +289,75 @@ def render_examples(cfg: AudioExampleConfig, rng: np.random.Generator) -> list[A
     for k in range(count):
         window = audio[k * frames : (k + 1) * frames].astype(np.float64)
         if cfg.ear_gain_db > 0:
-            spec = np.fft.rfft(window, axis=0)
-            for ear in range(2):
-                spec[:, ear] *= _smooth_gain(rng, spec.shape[0], cfg.ear_gain_db)
-            window = np.fft.irfft(spec, n=frames, axis=0)
+            n_freqs = frames // 2 + 1
+            gains = [_smooth_gain(rng, n_freqs, cfg.ear_gain_db) for _ in range(2)]
+            window = _ear_gains(window, gains)
         peak = float(np.max(np.abs(window)))
         window = window * (float(rng.uniform(0.05, 0.9)) / max(peak, 1e-9))
         examples.append(
             AudioExample(
                 window=window.astype(np.float32),
-                azimuth=azimuth,
-                elevation=elevation,
-                receiver_kind=kind,
-                receiver_params=params,
+                azimuth=scene.azimuth,
+                elevation=scene.elevation,
+                receiver_kind=scene.kind,
+                receiver_params=scene.params,
                 max_itd_s=float(receiver.geometry.max_itd),
             )
         )
     return examples
+
+
+def render_multiview(
+    cfg: AudioExampleConfig, views: ViewTurns, rng: np.random.Generator
+) -> MultiViewExample:
+    """One scene heard from ``views.num_views`` receiver yaws (see ``MultiViewExample``).
+
+    View i is the i-th consecutive window of the source signals, rendered with the receiver
+    turned to theta_i, as a robot hears a talker while it turns between looks. The receiver's
+    ear gain errors are drawn once per example (one receiver); the background noise level is
+    shared and each window gets its own overall level.
+    """
+    from slfm_ros.core.sim.audio_scene import PlacedSource, add_diffuse_noise, render_view_audio
+
+    sr = cfg.sample_rate
+    frames = int(round(cfg.window_s * sr))
+    k_views = int(views.num_views)
+    scene = _draw_scene(cfg, rng, k_views * frames)
+    low, high = (math.radians(v) for v in views.turn_deg)
+    turns = np.zeros(k_views)
+    turns[1:] = rng.uniform(low, high, k_views - 1) * rng.choice([-1.0, 1.0], k_views - 1)
+    snr = float(rng.uniform(*cfg.snr_db))
+    n_freqs = frames // 2 + 1
+    gains = [_smooth_gain(rng, n_freqs, cfg.ear_gain_db) for _ in range(2)]
+    windows = np.zeros((k_views, frames, 2), dtype=np.float32)
+    span = scene.lead + frames
+    for i in range(k_views):
+        segment = [
+            PlacedSource(
+                src.signal[i * frames : i * frames + span],
+                src.azimuth_world,
+                src.distance_m,
+                src.gain_db,
+                src.elevation,
+            )
+            for src in scene.sources
+        ]
+        audio = render_view_audio(segment, float(turns[i]), scene.receiver, sr, scene.room)
+        audio = audio[scene.lead : scene.lead + frames]
+        if float(np.mean(audio.astype(np.float64) ** 2)) == 0.0:
+            audio = audio + 1e-6
+        window = add_diffuse_noise(audio, snr, rng, sr, scene.receiver).astype(np.float64)
+        if cfg.ear_gain_db > 0:
+            window = _ear_gains(window, gains)
+        peak = float(np.max(np.abs(window)))
+        windows[i] = window * (float(rng.uniform(0.05, 0.9)) / max(peak, 1e-9))
+    azimuths = np.angle(np.exp(1j * (scene.azimuth - turns)))
+    return MultiViewExample(
+        windows=windows,
+        turns=turns,
+        azimuths=azimuths.astype(np.float64),
+        elevation=scene.elevation,
+        receiver_kind=scene.kind,
+        receiver_params=scene.params,
+        max_itd_s=float(scene.receiver.geometry.max_itd),
+    )
