@@ -1,4 +1,5 @@
-"""``slfm bag make``: a simulated scenario written as a rosbag2 with ground truth.
+"""``slfm bag make``: a simulated scenario written as a rosbag2 with ground truth (or, with
+``ground_truth=False``, the sensor topics only).
 
 Topics (``slfm_ros.bags.topics.DEFAULT_TOPICS``)
     /audio/audio_info              AudioInfo, once at the start (latched QoS)
@@ -90,8 +91,11 @@ def _schedule(scene: RenderedScene) -> list[tuple[int, int, str, int]]:
     return items
 
 
-def write_scene(scene: RenderedScene, path: str | Path, storage: str = "mcap") -> MadeBag:
-    """Write ``scene`` as a bag at ``path`` (a folder that must not exist)."""
+def write_scene(
+    scene: RenderedScene, path: str | Path, storage: str = "mcap", ground_truth: bool = True
+) -> MadeBag:
+    """Write ``scene`` as a bag at ``path`` (a folder that must not exist); without
+    ``ground_truth`` only the sensor topics, as a robot records them."""
     from slfm_ros.nodes import msg_conversions as conv
 
     s = scene.settings
@@ -104,9 +108,12 @@ def write_scene(scene: RenderedScene, path: str | Path, storage: str = "mcap") -
         bag.add_topic(t.audio, AUDIO_TYPE, "reliable")
         bag.add_topic(t.image, IMAGE_TYPE, "sensor")
         bag.add_topic(t.camera_info, CAMERA_INFO_TYPE, "sensor")
-        bag.add_topic(t.truth_direction, DIRECTION_TYPE, "reliable")
-        bag.add_topic(t.truth_yaw, ODOMETRY_TYPE, "reliable")
+        if ground_truth:
+            bag.add_topic(t.truth_direction, DIRECTION_TYPE, "reliable")
+            bag.add_topic(t.truth_yaw, ODOMETRY_TYPE, "reliable")
         for record_ns, _, kind, i in _schedule(scene):
+            if not ground_truth and kind.startswith("truth"):
+                continue
             if kind == "info":
                 msg = conv.make_audio_info_msg(
                     2, s.sample_rate, SAMPLE_FORMAT, "wave", bitrate=s.sample_rate * 2 * 16
@@ -160,13 +167,15 @@ def make_bag(
     seconds: float | None = None,
     seed: int = 0,
     settings: StreamSettings | None = None,
+    ground_truth: bool = True,
 ) -> MadeBag:
-    """Render ``scenario`` and write it as a bag (see module doc)."""
+    """Render ``scenario`` and write it as a bag (see module doc; ``ground_truth`` False
+    leaves out the /ground_truth/* topics)."""
     target = Path(path)
     # Checked before the (slow) rendering so a taken path fails at once.
     BagWriter.check_target(target)
     scene = render_scene(scenario, seconds, seed, settings)
-    return write_scene(scene, target, storage)
+    return write_scene(scene, target, storage, ground_truth)
 
 
 def summary_line(made: MadeBag) -> str:

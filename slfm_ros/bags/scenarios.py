@@ -184,14 +184,44 @@ def get_scenario(name: str) -> Scenario:
     return SCENARIOS[name]
 
 
+RECEIVER_KINDS = ("stereo_array", "spherical_head", "sofa")
+
+
+def receiver_settings(spec: str) -> dict[str, object]:
+    """``StreamSettings`` fields of a receiver given as ``KIND[:VALUE]``:
+    ``stereo_array[:SPACING_M]``, ``spherical_head[:RADIUS_M]`` or ``sofa:FILE``; ConfigError
+    naming the forms otherwise."""
+    kind, _, value = spec.partition(":")
+    forms = "sofa:FILE, spherical_head[:RADIUS_M] or stereo_array[:SPACING_M]"
+    if kind not in RECEIVER_KINDS:
+        raise ConfigError(f"receiver {spec!r}: expected {forms}")
+    if kind == "sofa":
+        if not value:
+            raise ConfigError(f"receiver {spec!r}: a sofa receiver needs its file, sofa:FILE")
+        return {"receiver": "sofa", "sofa_path": value}
+    if not value:
+        return {"receiver": kind}
+    try:
+        size = float(value)
+    except ValueError:
+        raise ConfigError(
+            f"receiver {spec!r}: {value!r} is not a size in metres ({forms})"
+        ) from None
+    if not 0.01 <= size <= 1.0:
+        raise ConfigError(f"receiver {spec!r}: the size must be 0.01-1 m, got {size} m")
+    field_name = "mic_spacing_m" if kind == "stereo_array" else "head_radius_m"
+    return {"receiver": kind, field_name: size}
+
+
 @dataclass(frozen=True)
 class StreamSettings:
     """Sensor settings of a rendered scene.
 
     sample_rate (Hz) and chunk_s: the audio stream, published as S16LE chunks of chunk_s.
     fps, width, height, hfov_deg: the camera (pitch 0, level). receiver: ``stereo_array``
-    (two omnidirectional microphones ``mic_spacing_m`` apart, slfm_node's default geometry) or
-    ``spherical_head`` (``head_radius_m``). start_ns: capture time of the first sample.
+    (two omnidirectional microphones ``mic_spacing_m`` apart, slfm_node's default geometry),
+    ``spherical_head`` (``head_radius_m``) or ``sofa`` (the measured head of the SOFA file
+    ``sofa_path``). start_ns: capture time of the first sample.
     """
 
     sample_rate: int = 48000
@@ -206,6 +236,7 @@ class StreamSettings:
     panorama_width: int = 2048
     image_noise_sigma: float = 2.0
     start_ns: int = START_NS
+    sofa_path: str = ""
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.chunk_s <= 0:
@@ -216,14 +247,18 @@ class StreamSettings:
             raise ConfigError(
                 f"image size must be at least 16 x 16, got {self.width}x{self.height}"
             )
-        if self.receiver not in ("stereo_array", "spherical_head"):
+        if self.receiver not in RECEIVER_KINDS:
             raise ConfigError(
-                f"receiver must be stereo_array or spherical_head, got {self.receiver!r}"
+                f"receiver must be one of {', '.join(RECEIVER_KINDS)}, got {self.receiver!r}"
             )
+        if (self.receiver == "sofa") != bool(self.sofa_path):
+            raise ConfigError("a sofa receiver needs sofa_path, and only a sofa receiver has one")
 
     def make_receiver(self) -> Receiver:
         if self.receiver == "stereo_array":
             return make_receiver("stereo_array", spacing_m=self.mic_spacing_m)
+        if self.receiver == "sofa":
+            return make_receiver("sofa", path=self.sofa_path)
         return make_receiver("spherical_head", radius_m=self.head_radius_m)
 
     @property

@@ -1,6 +1,8 @@
 """``slfm bag``: evaluation bags.
 
 slfm bag make --scenario NAME --out PATH [--format mcap|sqlite3] [--seconds S] [--seed N]
+              [--receiver sofa:FILE|spherical_head[:RADIUS_M]|stereo_array[:SPACING_M]]
+              [--no-ground-truth]
     write a simulated scenario as a rosbag2 with ground truth (never overwrites PATH)
 slfm bag info PATH [--json]
     topics, types, counts, duration, rates and stamp gaps
@@ -45,8 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument(
         "--receiver",
         default="stereo_array",
-        choices=("stereo_array", "spherical_head"),
-        help="microphones: a 0.14 m free-field pair (slfm_node's default) or a spherical head",
+        metavar="sofa:FILE|spherical_head[:RADIUS_M]|stereo_array[:SPACING_M]",
+        help="microphones: a free-field pair (default 0.14 m, slfm_node's default), a rigid "
+        "spherical head (default radius 0.0875 m) or the measured head of a SOFA file",
+    )
+    make.add_argument(
+        "--no-ground-truth",
+        action="store_true",
+        help="write the sensor topics only (no /ground_truth/*), as a robot records them",
     )
 
     info = sub.add_parser("info", help="topics, counts, rates and stamp gaps of a bag")
@@ -70,12 +78,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _make(args: argparse.Namespace) -> int:
     from slfm_ros.bags.make import make_bag, summary_line
-    from slfm_ros.bags.scenarios import StreamSettings
+    from slfm_ros.bags.scenarios import StreamSettings, receiver_settings
 
     settings = StreamSettings(
-        fps=args.fps, width=args.width, height=args.height, receiver=args.receiver
+        fps=args.fps,
+        width=args.width,
+        height=args.height,
+        **receiver_settings(args.receiver),  # type: ignore[arg-type]
     )
-    made = make_bag(args.scenario, args.out, args.format, args.seconds, args.seed, settings)
+    made = make_bag(
+        args.scenario,
+        args.out,
+        args.format,
+        args.seconds,
+        args.seed,
+        settings,
+        ground_truth=not args.no_ground_truth,
+    )
     print(summary_line(made))
     return 0
 
