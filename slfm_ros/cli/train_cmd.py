@@ -5,11 +5,19 @@
 
 stage: pretext | slfm | egomotion | supervised | probe (must match the config's ``stage``), or
 ``audio``: the compact audio recipe (training/configs/audio_cues.yaml, see training/audio_run.py),
+``audio-label-free``: the same network without labels, from turned views
+(training/configs/audio_label_free.yaml, see training/label_free_run.py),
 or ``assemble``: a compact model folder from an audio and a visual run:
 
     slfm train assemble --audio RUN --visual RUN --out DIR [--metrics FILE.json] [--name NAME]
 DIR defaults to out/<config name>. ``--resume`` continues the run in DIR from its last
 checkpoint, exactly. Under torchrun every process runs this command; they share DIR.
+
+    slfm train adapt --bags BAG [BAG ...] --model DIR --out NEW_DIR [--networks audio]
+               [--config training/configs/audio_adapt.yaml] [--set key=value ...]
+
+fine-tunes a model's audio network on a robot's own recordings without labels (sensor topics
+only; see training/adapt.py) into a new folder.
 """
 
 from __future__ import annotations
@@ -21,14 +29,33 @@ from pathlib import Path
 
 from slfm_ros.core.errors import ConfigError
 
-STAGES = ("pretext", "slfm", "egomotion", "supervised", "probe", "audio", "assemble")
+STAGES = (
+    "pretext",
+    "slfm",
+    "egomotion",
+    "supervised",
+    "probe",
+    "audio",
+    "audio-label-free",
+    "adapt",
+    "assemble",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("stage", choices=STAGES, help="training stage")
     parser.add_argument(
         "--config",
-        help="training YAML, e.g. training/configs/slfm_small.yaml (every stage but assemble)",
+        help="training YAML, e.g. training/configs/slfm_small.yaml (every stage but assemble; "
+        "adapt: optional, training/configs/audio_adapt.yaml documents its keys and defaults)",
+    )
+    parser.add_argument("--bags", nargs="+", metavar="BAG", help="adapt: the robot's recordings")
+    parser.add_argument("--model", help="adapt: the model folder (or audio_net.pt) to start from")
+    parser.add_argument(
+        "--networks",
+        default="audio",
+        choices=("audio",),
+        help="adapt: which network to fine-tune (the audio network)",
     )
     parser.add_argument("--audio", help="assemble: run folder of `slfm train audio`")
     parser.add_argument("--visual", help="assemble: run folder of the visual training")
@@ -54,10 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _run_audio(args: argparse.Namespace) -> int:
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
     import yaml
-
-    from training.audio_run import load_audio_run_config, run_audio_training
 
     overrides = {}
     for item in args.overrides:
@@ -65,6 +90,55 @@ def _run_audio(args: argparse.Namespace) -> int:
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def _command() -> str:
+    return " ".join(shlex.quote(a) for a in ["slfm", *sys.argv[1:]])
+
+
+def _run_label_free(args: argparse.Namespace) -> int:
+    from training.label_free_run import load_label_free_config, run_label_free
+
+    cfg = load_label_free_config(args.config, _overrides(args))
+    out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
+    metrics = run_label_free(
+        cfg, out, resume=args.resume, stop_after_epochs=args.stop_after, command=_command()
+    )
+    if not metrics["finished"]:
+        print(f"stopped at epoch {metrics['epoch']}; continue with --resume --out {out}")
+        return 0
+    last = metrics["history"][-1]
+    val = last.get("val_mae_deg", float("nan"))
+    print(
+        f"final: loss {last['loss']:.4f}, validation MAE {val:.2f} deg (monitoring only); "
+        f"network written to {out}/audio_net.pt"
+    )
+    return 0
+
+
+def _run_adapt(args: argparse.Namespace) -> int:
+    from training.adapt import load_adapt_config, run_adapt
+
+    missing = [f"--{n}" for n in ("bags", "model", "out") if not getattr(args, n)]
+    if missing:
+        raise ConfigError(f"slfm train adapt needs {', '.join(missing)}")
+    if args.resume or args.stop_after is not None:
+        raise ConfigError("slfm train adapt always writes a new folder: no --resume/--stop-after")
+    cfg = load_adapt_config(args.config, _overrides(args))
+    metrics = run_adapt(args.bags, args.model, args.out, cfg, args.networks, _command())
+    print(
+        f"adapted on {metrics['samples']} samples from {len(args.bags)} bag(s): label-free loss "
+        f"{metrics['loss_before']:.4f} -> {metrics['loss_after']:.4f}; network written to "
+        f"{args.out}/audio_net.pt"
+    )
+    return 0
+
+
+def _run_audio(args: argparse.Namespace) -> int:
+    from training.audio_run import load_audio_run_config, run_audio_training
+
+    overrides = _overrides(args)
     cfg = load_audio_run_config(args.config, overrides)
     out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
     command = " ".join(shlex.quote(a) for a in ["slfm", *sys.argv[1:]])
@@ -97,10 +171,14 @@ def _run_assemble(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.stage == "assemble":
         return _run_assemble(args)
+    if args.stage == "adapt":
+        return _run_adapt(args)
     if not args.config:
         raise ConfigError(f"slfm train {args.stage} needs --config YAML")
     if args.stage == "audio":
         return _run_audio(args)
+    if args.stage == "audio-label-free":
+        return _run_label_free(args)
     try:
         from training.config import load_train_config
         from training.loop import train

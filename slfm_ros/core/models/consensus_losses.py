@@ -13,8 +13,12 @@ grid search, the phi_0 that best explains every view's prediction given the turn
 
 where s_i in {-1, 0, +1} is a physical side cue of view i (+1: the source is on the left), so a
 hypothesis whose view lies on the side the ears disagree with pays in proportion to how far it
-lies there. View i is then trained toward phi_0 - theta_i with the gradient stopped
-(``consensus_loss``). The turns make the fit well posed: a network that answers a constant, or
+lies there. View i is then trained, with the gradient stopped (``consensus_loss``), toward
+phi_0 - theta_i: a Gaussian at the best candidate (``consensus_targets``) or, softly, the
+posterior exp(score) carried into view i's frame (``consensus_distributions``). The soft
+targets keep what the views leave open: from an untrained network they are the region the
+side votes of the turned views allow, which narrows as the network learns, where a hard
+target would commit to an arbitrary point of it and teach the network that point. The turns make the fit well posed: a network that answers a constant, or
 one compressed toward the front, cannot be consistent with several turned views, and the
 front/back mirror of a view is inconsistent with the others as soon as the receiver turned.
 
@@ -114,6 +118,29 @@ def _refined_argmax(total: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return wrap(grid[best] + shift * step)
 
 
+def fit_scores(
+    log_probs: torch.Tensor,
+    turns: torch.Tensor,
+    side: torch.Tensor | None = None,
+    side_weight: float = 0.0,
+    leave_one_out: bool = True,
+    grid_size: int = 360,
+    valid: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores (B, K, G), grid (G,)): the fit score of every candidate phi_0 for the target of
+    every view (the views it is fitted to, the side penalty of all views)."""
+    scores, grid = view_scores(log_probs, turns, grid_size)
+    if valid is not None:
+        scores = scores * valid.to(scores.dtype)[:, :, None]
+    total = scores.sum(dim=1, keepdim=True)  # (B, 1, G)
+    per_view = total - scores if leave_one_out else total.expand_as(scores)
+    if side is not None and side_weight > 0.0:
+        # The side cues are measurements of the inputs, not network outputs: every view's
+        # cue counts in every fit.
+        per_view = per_view - side_weight * side_penalty(turns, side, grid)[:, None, :]
+    return per_view, grid
+
+
 @torch.no_grad()
 def consensus_targets(
     log_probs: torch.Tensor,
@@ -124,23 +151,60 @@ def consensus_targets(
     grid_size: int = 360,
     valid: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B, K) target azimuth of every view, rad (see the module docstring).
+    """(B, K) target azimuth of every view, rad: the best candidate (see the module doc).
 
     valid (B, K) bool: views that take part in the fit (all when None); an invalid view still
     gets a target (from the valid ones) but adds nothing to any fit. With ``leave_one_out``
     view i's target comes from the other valid views only (a sample needs two of them).
     """
-    scores, grid = view_scores(log_probs, turns, grid_size)
-    if valid is not None:
-        scores = scores * valid.to(scores.dtype)[:, :, None]
-    total = scores.sum(dim=1, keepdim=True)  # (B, 1, G)
-    per_view = total - scores if leave_one_out else total.expand_as(scores)
-    if side is not None and side_weight > 0.0:
-        # The side cues are measurements of the inputs, not network outputs: every view's
-        # cue counts in every fit.
-        per_view = per_view - side_weight * side_penalty(turns, side, grid)[:, None, :]
+    per_view, grid = fit_scores(
+        log_probs, turns, side, side_weight, leave_one_out, grid_size, valid
+    )
     phi0 = _refined_argmax(per_view, grid)  # (B, K): view 0's azimuth as fitted for view i
     return wrap(phi0 - turns.to(torch.float64)).to(log_probs.dtype)
+
+
+def _circular_smoothing(n_bins: int, sigma_rad: float, dtype: torch.dtype) -> torch.Tensor:
+    """(n_bins, n_bins) matrix that convolves a distribution on the bins with a circular
+    Gaussian (columns sum to one)."""
+    width = 2.0 * math.pi / n_bins
+    k = torch.arange(n_bins, dtype=dtype)
+    diff = wrap((k[:, None] - k[None, :]) * width)
+    kernel = torch.exp(-0.5 * (diff / sigma_rad) ** 2)
+    return kernel / kernel.sum(dim=0, keepdim=True)
+
+
+@torch.no_grad()
+def consensus_distributions(
+    log_probs: torch.Tensor,
+    turns: torch.Tensor,
+    side: torch.Tensor | None = None,
+    side_weight: float = 0.0,
+    leave_one_out: bool = True,
+    grid_size: int = 360,
+    valid: torch.Tensor | None = None,
+    sigma_rad: float = math.radians(4.0),
+) -> torch.Tensor:
+    """(B, K, n_bins) soft targets: the posterior of phi_0 under the fit scores, carried to
+    every view's frame (phi_0 - theta_i), binned and smoothed by a Gaussian of ``sigma_rad``.
+
+    Where the views leave the source's direction open the target says so, instead of picking
+    one answer: from an untrained network the posterior is the region the side votes of the
+    turned views allow, and it narrows as the network learns (soft expectation-maximisation).
+    """
+    per_view, grid = fit_scores(
+        log_probs, turns, side, side_weight, leave_one_out, grid_size, valid
+    )
+    post = torch.softmax(per_view, dim=-1)  # (B, K, G)
+    n_bins = log_probs.shape[-1]
+    angles = grid[None, None, :] - turns.to(torch.float64)[:, :, None]
+    lower, frac = _bin_coordinates(wrap(angles), n_bins)
+    binned = torch.zeros(post.shape[:2] + (n_bins,), dtype=torch.float64, device=post.device)
+    binned.scatter_add_(2, lower, post * (1.0 - frac))
+    binned.scatter_add_(2, torch.remainder(lower + 1, n_bins), post * frac)
+    smooth = _circular_smoothing(n_bins, sigma_rad, torch.float64)
+    out = binned @ smooth.T
+    return (out / out.sum(dim=-1, keepdim=True)).to(log_probs.dtype)
 
 
 def gaussian_targets(azimuth: torch.Tensor, n_bins: int, sigma_rad: float) -> torch.Tensor:
@@ -162,18 +226,26 @@ def consensus_loss(
     grid_size: int = 360,
     consensus_log_probs: torch.Tensor | None = None,
     valid: torch.Tensor | None = None,
+    soft: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, targets (B, K) rad): cross-entropy of every view toward its consensus target.
 
     logits (B, K, n_bins). consensus_log_probs: the distributions the targets are fitted to
     (default: the logits' own, detached), e.g. a channel-swap symmetrised version. valid
     (B, K) bool: the views that take part in the fits and in the loss (all when None).
+    soft: train toward ``consensus_distributions`` (the posterior) instead of a Gaussian at
+    the best candidate; the returned targets are the best candidates either way.
     """
     log_p = F.log_softmax(logits, dim=-1)
     fit = log_p.detach() if consensus_log_probs is None else consensus_log_probs.detach()
     targets = consensus_targets(fit, turns, side, side_weight, leave_one_out, grid_size, valid)
-    soft = gaussian_targets(targets.detach(), logits.shape[-1], sigma_rad)
-    per_view = -(soft * log_p).sum(dim=-1)
+    if soft:
+        dist = consensus_distributions(
+            fit, turns, side, side_weight, leave_one_out, grid_size, valid, sigma_rad
+        )
+    else:
+        dist = gaussian_targets(targets.detach(), logits.shape[-1], sigma_rad)
+    per_view = -(dist.detach() * log_p).sum(dim=-1)
     if valid is None:
         return per_view.mean(), targets
     weight = valid.to(per_view.dtype)

@@ -9,6 +9,7 @@ import torch
 
 from slfm_ros.core.models.consensus_losses import (
     agreement_loss,
+    consensus_distributions,
     consensus_loss,
     consensus_targets,
     gaussian_targets,
@@ -153,3 +154,29 @@ def test_side_loss_counts_only_cued_windows() -> None:
     disagree = side_loss(logits, torch.tensor([-1.0, 1.0]))
     assert float(agree) < 1e-3 < 1.0 < float(disagree)
     assert float(side_loss(logits, torch.zeros(2))) == 0.0
+
+
+def test_soft_targets_peak_at_the_consensus() -> None:
+    turns = deg([[0.0, 35.0, -50.0]])
+    truth = wrap(deg([-40.0])[:, None] - turns)
+    dist = consensus_distributions(log_dist(truth), turns, grid_size=720, sigma_rad=SIGMA)
+    assert dist.shape == (1, 3, N_BINS)
+    torch.testing.assert_close(dist.sum(-1), torch.ones(1, 3, dtype=torch.float64))
+    centres = -math.pi + (torch.arange(N_BINS, dtype=torch.float64) + 0.5) * 2 * math.pi / N_BINS
+    mean = torch.atan2((dist * torch.sin(centres)).sum(-1), (dist * torch.cos(centres)).sum(-1))
+    assert angle_error_deg(mean, truth).max() < 0.5
+
+
+def test_soft_targets_of_an_untrained_network_are_what_the_side_votes_allow() -> None:
+    """All three views heard on the left, after turns of 0, +40 and -40 deg: the source
+    can only be between 40 and 140 deg in view 0, and the target says exactly that."""
+    uniform = torch.full((1, 3, N_BINS), -math.log(N_BINS), dtype=torch.float64)
+    turns = deg([[0.0, 40.0, -40.0]])
+    side = torch.ones(1, 3)
+    dist = consensus_distributions(uniform, turns, side, side_weight=20.0, sigma_rad=math.radians(1.0))
+    centres = torch.rad2deg(-math.pi + (torch.arange(N_BINS) + 0.5) * 2 * math.pi / N_BINS)
+    allowed = (centres > 38) & (centres < 142)
+    assert float(dist[0, 0, allowed].sum()) > 0.95
+    # View 1 (turned 40 deg left) sees the same region 40 deg further right: 0..100 deg.
+    shifted = (centres > -2) & (centres < 102)
+    assert float(dist[0, 1, shifted].sum()) > 0.95

@@ -1,0 +1,175 @@
+"""``slfm train adapt`` on real rosbag2 recordings: what it learns from and what it refuses."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("rosbags")
+pytest.importorskip("rclpy")
+pytest.importorskip("audio_common_msgs")
+
+from slfm_ros.bags.make import write_scene
+from slfm_ros.bags.reader import open_bag
+from slfm_ros.bags.scenarios import RenderedScene, StreamSettings, render_scene
+from slfm_ros.bags.topics import AUDIO_INFO_TYPE, AUDIO_TYPE, ODOMETRY_TYPE
+from slfm_ros.bags.writer import BagWriter
+from slfm_ros.cli import train_cmd
+from slfm_ros.core.dsp.binaural_cues import CueConfig
+from slfm_ros.core.errors import ConfigError, InputFormatError
+from slfm_ros.core.models.azimuth_bins import CueNetConfig
+from slfm_ros.core.models.cue_direction import CueDirectionNet
+from slfm_ros.nodes import msg_conversions as conv
+from training.adapt import AdaptConfig, load_adapt_config, read_recording, run_adapt
+from training.audio_net_io import load_audio_net, save_audio_net
+
+SETTINGS = StreamSettings(sample_rate=16000, chunk_s=0.1, fps=5.0, receiver="spherical_head")
+FAST = AdaptConfig(train={"epochs": 4, "batch_size": 32, "lr": 2e-3})
+
+
+@pytest.fixture(scope="module")
+def scene() -> RenderedScene:
+    """A talker 20 deg left of the start pose; the robot turns +-40 deg over 8 s."""
+    return render_scene("turning-speaker", 8.0, seed=3, settings=SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small untrained network (what matters here is that adapting lowers its loss)."""
+    torch.manual_seed(0)
+    cues = CueConfig()
+    net = CueDirectionNet(CueNetConfig(input_dim=cues.dim, hidden=(32,), n_bins=72, dropout=0.0))
+    folder = tmp_path_factory.mktemp("model")
+    save_audio_net(folder / "audio_net.pt", net, cues, {"labels": "none (untrained)"})
+    return folder
+
+
+def write_robot_bag(
+    path: Path,
+    scene: RenderedScene,
+    yaw: float | None = None,
+    info: bool = True,
+    audio: np.ndarray | None = None,
+) -> Path:
+    """Audio (+ AudioInfo) and /odom at 20 Hz: the scene's yaw, or a constant ``yaw``."""
+    s = scene.settings
+    samples = scene.audio if audio is None else audio
+    with BagWriter(path) as bag:
+        if info:
+            bag.add_topic("/audio/audio_info", AUDIO_INFO_TYPE, "latched")
+        bag.add_topic("/audio/audio_stamped", AUDIO_TYPE)
+        bag.add_topic("/odom", ODOMETRY_TYPE)
+        items = []
+        for first in scene.chunk_starts():
+            items.append((s.start_ns + first * 1_000_000_000 // s.sample_rate, "audio", first))
+        for i in range(int(scene.seconds * 20)):
+            items.append((s.start_ns + i * 50_000_000, "odom", i))
+        if info:
+            bag.write(
+                "/audio/audio_info", s.start_ns, conv.make_audio_info_msg(2, s.sample_rate, "S16LE")
+            )
+        for stamp, kind, i in sorted(items):
+            if kind == "audio":
+                chunk = samples[i : i + s.chunk_frames]
+                bag.write(
+                    "/audio/audio_stamped",
+                    stamp,
+                    conv.make_audio_msg(chunk, stamp, "S16LE", "mic_link"),
+                )
+            else:
+                t = i / 20
+                angle = float(scene.yaw(t)) if yaw is None else yaw
+                msg = conv.camera_yaw_msg(angle, 0.0, 0.0, 0.0, stamp, "odom", "base_link")
+                bag.write("/odom", stamp, msg)
+    return path
+
+
+def garbage_ground_truth(src: Path, dst: Path) -> Path:
+    """A copy of ``src`` whose /ground_truth/* messages are bytes no reader could decode."""
+    with open_bag(src) as reader:
+        messages = list(reader.messages())
+        types = {t.name: t.msgtype for t in reader.topics.values()}
+    with BagWriter(dst) as writer:
+        for topic in dict.fromkeys(m.topic for m in messages):
+            writer.add_topic(topic, types[topic])
+        for m in messages:
+            raw = b"\x00\x01not a message" if m.topic.startswith("/ground_truth/") else m.raw
+            writer.write_raw(m.topic, m.log_ns, raw)
+    return dst
+
+
+def test_adapt_lowers_the_loss_and_reads_no_ground_truth(
+    tmp_path: Path, scene: RenderedScene, model: Path
+) -> None:
+    made = write_scene(scene, tmp_path / "with_truth")
+    bag = garbage_ground_truth(made.path, tmp_path / "robot")
+    with open_bag(bag) as reader:
+        assert "/ground_truth/sound_direction" in reader.topics
+    out = tmp_path / "adapted"
+    metrics = run_adapt([str(bag)], model, out, FAST, command="slfm train adapt ...")
+    assert metrics["loss_after"] < metrics["loss_before"]
+    adapted = load_audio_net(out)
+    (summary,) = adapted.card["bags"]
+    assert summary["bag"] == str(bag)
+    assert summary["rotation_source"].startswith("camera /camera/image_raw")
+    assert not [t for t in summary["topics"] if t.startswith("/ground_truth")]
+    assert adapted.card["labels"] == "none"
+    assert (out / "card.yaml").is_file() and (out / "metrics.json").is_file()
+    with pytest.raises(ConfigError, match="already exists"):
+        run_adapt([str(bag)], model, out, FAST)
+    # The turns chained from the camera's frame pairs follow the robot's yaw.
+    rec = read_recording(bag, CueConfig(), AdaptConfig())
+    assert rec.summary["rotation_notes"] == [] and (rec.segment == 0).all()
+    truth = scene.yaw(rec.times_s)
+    error = (rec.yaw - rec.yaw[0]) - (truth - truth[0])
+    assert np.degrees(np.abs(error)).max() < 1.5
+    assert summary["turn_deg"] == pytest.approx(np.degrees(np.ptp(truth)), abs=1.5)
+
+
+def test_odometry_gives_the_turns(tmp_path: Path, scene: RenderedScene) -> None:
+    rec = read_recording(write_robot_bag(tmp_path / "odom", scene), CueConfig(), AdaptConfig())
+    assert rec.summary["rotation_source"] == "odom /odom"
+    truth = scene.yaw(rec.times_s)
+    assert np.abs(rec.yaw - truth).max() < math.radians(0.5)
+
+
+def test_a_bag_without_a_turn_is_refused_with_the_degrees(
+    tmp_path: Path, scene: RenderedScene, model: Path
+) -> None:
+    bag = write_robot_bag(tmp_path / "still", scene, yaw=0.3)
+    with pytest.raises(
+        InputFormatError, match=r"no turn: the robot turned by 0\.0 deg.*at least 20 deg"
+    ):
+        run_adapt([str(bag)], model, tmp_path / "out", FAST)
+    assert not (tmp_path / "out").exists()
+
+
+def test_audio_without_audio_info_is_refused(tmp_path: Path, scene: RenderedScene) -> None:
+    bag = write_robot_bag(tmp_path / "noinfo", scene, info=False)
+    with pytest.raises(InputFormatError, match="audio without AudioInfo"):
+        read_recording(bag, CueConfig(), AdaptConfig())
+
+
+def test_a_bag_with_only_noise_is_refused(tmp_path: Path, scene: RenderedScene) -> None:
+    rng = np.random.default_rng(0)
+    noise = (1e-3 * rng.standard_normal(scene.audio.shape)).astype(np.float32)
+    bag = write_robot_bag(tmp_path / "noise", scene, audio=noise)
+    with pytest.raises(InputFormatError, match="no sound above the noise"):
+        read_recording(bag, CueConfig(), AdaptConfig())
+
+
+def test_cli_needs_bags_model_and_out(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    train_cmd.add_arguments(parser)
+    with pytest.raises(ConfigError, match="--bags, --model"):
+        train_cmd.run(parser.parse_args(["adapt", "--out", str(tmp_path / "x")]))
+
+
+def test_the_documented_config_is_the_default() -> None:
+    path = Path(__file__).resolve().parents[2] / "training" / "configs" / "audio_adapt.yaml"
+    assert load_adapt_config(path) == AdaptConfig()
