@@ -120,7 +120,11 @@ class MultiViewData:
 
     @staticmethod
     def from_cache(arrays: dict[str, np.ndarray]) -> MultiViewData:
+        """From a ``training.multiview_cache`` file; monitored against the horizontal
+        directions on the cones of confusion (``label``), or the azimuths of a cache that
+        has no labels."""
         cues = np.ascontiguousarray(arrays["cues"], dtype=np.float32)
+        truth = arrays.get("label", arrays.get("azimuth"))
         return MultiViewData(
             cues=cues,
             turns=np.asarray(arrays["turns"], dtype=np.float64),

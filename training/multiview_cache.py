@@ -3,8 +3,9 @@
 A cache file (``.npz``) holds, for ``samples`` examples of K views each: the cue vectors
 (N, K, dim) float32, the turns (N, K) rad (view 0: 0), the receivers' largest interaural
 delay (N,) s, the receiver kind of every example, the settings that made it, and the target's
-azimuth in every view (N, K) rad. The azimuths are there to monitor and score a label-free
-run; nothing trains on them. ``load_multiview_cache`` refuses a file made with other settings.
+azimuth in every view (N, K) rad, its elevation (N,) rad and the horizontal direction on its
+cone of confusion in every view (``label``, (N, K) rad). Azimuths and labels are there to
+monitor and score a label-free run; nothing trains on them. ``load_multiview_cache`` refuses a file made with other settings.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from slfm_ros.core.sim.audio_examples import (
 )
 
 _JOB: tuple[AudioExampleConfig, ViewTurns, CueConfig, int] | None = None
-Row = tuple[np.ndarray, np.ndarray, np.ndarray, float, str]
+Row = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float, str]
 
 
 def _init(job: tuple[AudioExampleConfig, ViewTurns, CueConfig, int]) -> None:
@@ -44,7 +45,7 @@ def _sample(index: int) -> Row:
     examples_cfg, views, cue_cfg, seed = _JOB
     ex = render_multiview(examples_cfg, views, example_rng(seed, index))
     cues = np.stack([binaural_cues(w, cue_cfg) for w in ex.windows])
-    return cues, ex.turns, ex.azimuths, ex.max_itd_s, ex.receiver_kind
+    return cues, ex.turns, ex.azimuths, ex.labels, ex.elevation, ex.max_itd_s, ex.receiver_kind
 
 
 def multiview_settings(
@@ -97,8 +98,10 @@ def build_multiview_cache(
         cues=np.stack([r[0] for r in rows]).astype(np.float32),
         turns=np.stack([r[1] for r in rows]).astype(np.float64),
         azimuth=np.stack([r[2] for r in rows]).astype(np.float64),
-        max_itd_s=np.array([r[3] for r in rows], dtype=np.float64),
-        receiver_kind=np.array([r[4] for r in rows]),
+        label=np.stack([r[3] for r in rows]).astype(np.float64),
+        elevation=np.array([r[4] for r in rows], dtype=np.float64),
+        max_itd_s=np.array([r[5] for r in rows], dtype=np.float64),
+        receiver_kind=np.array([r[6] for r in rows]),
         settings=np.array(json.dumps(settings)),
     )
     path.parent.mkdir(parents=True, exist_ok=True)

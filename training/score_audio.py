@@ -155,7 +155,7 @@ def render_clips(spec: str, scenes: int, seed: int) -> list[tuple[np.ndarray, in
     clips = []
     for i in range(scenes):
         for ex in render_examples(cfg, example_rng(seed, i)):
-            clips.append((ex.window, cfg.sample_rate, ex.azimuth))
+            clips.append((ex.window, cfg.sample_rate, ex.label))
     return clips
 
 
