@@ -14,11 +14,13 @@ sound above the noise, or too little turning (it says how many degrees it needs 
 
 Output folder (never an existing one)::
 
-    audio_net.pt    the adapted network (card: labels none, the bags, topics and rotation
-                    sources it learned from, the model it started from, the command)
-    card.yaml       the same card, readable
-    checkpoint.pt   resumable state of the fine-tuning
-    metrics.json    per-epoch losses, the label-free loss before and after, per-bag summary
+    weights.pt + card.yaml   for a compact model folder given as --model: the adapted audio
+                             network and the model's visual network, unchanged; or
+    audio_net.pt             for an audio run folder (``slfm train audio``) given as --model
+    adaptation.yaml          what it learned from: the bags, the topics and rotation source of
+                             each, the model it started from, the command, the label-free loss
+                             before and after (also the card's ``adaptation`` entry)
+    adapt_metrics.json       per-epoch losses and the per-bag summaries
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.errors import ConfigError, InputFormatError
 from slfm_ros.core.models.cue_direction import CueDirectionNet
-from training.audio_net_io import AUDIO_NET_FILE, load_audio_net, save_audio_net
+from training.audio_net_io import load_audio_net, save_like
 from training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
 
 _NS_PER_S = 1_000_000_000
@@ -282,6 +284,8 @@ def run_adapt(
             f"{out} already exists: adapt writes a new model folder and never overwrites one; "
             "choose another --out"
         )
+    if not out.parent.is_dir():
+        raise ConfigError(f"the folder {out.parent} of --out does not exist")
     if not bags:
         raise ConfigError("adapt needs at least one bag (--bags BAG [BAG ...])")
     start = load_audio_net(model)
@@ -296,29 +300,29 @@ def run_adapt(
         f"{sum(r.cues.shape[0] for r in recordings)} windows of {len(bags)} bag(s)"
     )
     before = label_free_loss(start.net, data, lf, start.cues)
-    out.mkdir(parents=True)
-    state = train_label_free(lf, start.cues, data, None, out / "checkpoint.pt", init=start.net)
+    state = train_label_free(lf, start.cues, data, None, None, init=start.net)
     after = label_free_loss(state.net, data, lf, start.cues)
     _say(f"label-free loss on the recordings: {before:.4f} before, {after:.4f} after")
-    card = {
-        "labels": "none",
-        "stages": [
-            *list(start.card.get("stages", [f"labels: {start.card.get('labels', 'unknown')}"])),
-            "adapt: label-free consensus on the robot's own recordings (slfm train adapt)",
-        ],
+    adaptation = {
+        "labels": "none (the robot's recordings; turns from its sensors)",
         "adapted_from": str(start.path),
-        "adapted_from_labels": start.card.get("labels", "unknown"),
         "bags": [r.summary for r in recordings],
-        "adapt_config": asdict(cfg),
+        "config": asdict(cfg),
         "train": asdict(lf) | {"net": lf.net.to_dict()},
         "command": command,
         "loss_before": before,
         "loss_after": after,
+        "samples": int(data.cues.shape[0]),
     }
-    save_audio_net(out / AUDIO_NET_FILE, state.net, start.cues, card)
-    atomic_write_text(
-        out / "card.yaml", yaml.safe_dump(json.loads(json.dumps(card)), sort_keys=False)
-    )
+    labels = f"{start.labels}, then adapted without labels on a robot's recordings"
+    if start.model is not None:
+        old = start.card.get("labels")
+        visual = old.get("visual", "unknown") if isinstance(old, dict) else "unknown"
+        card: dict[str, Any] = {"labels": {"audio": labels, "visual": visual}}
+    else:
+        card = {"labels": labels, "stages": [*start.card.get("stages", []), "adapt"]}
+    card["adaptation"] = json.loads(json.dumps(adaptation))
+    folder = save_like(start, out, state.net, card)
     metrics = {
         "loss_before": before,
         "loss_after": after,
@@ -326,5 +330,8 @@ def run_adapt(
         "history": state.history,
         "bags": [r.summary for r in recordings],
     }
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(folder / "adapt_metrics.json", json.dumps(metrics, indent=2))
+    atomic_write_text(
+        folder / "adaptation.yaml", yaml.safe_dump(card["adaptation"], sort_keys=False)
+    )
     return metrics

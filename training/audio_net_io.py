@@ -1,15 +1,21 @@
-"""Reading and writing the compact audio network as one ``audio_net.pt`` file.
+"""Reading and writing the compact audio network, in either of its two containers.
 
-The file holds the state dict (``net``), the cue front end (``cues``), the network config
-(``net_config``) and card fields (``labels``, ``command``, ...), as ``slfm train audio`` writes
-it. Every reader and writer of the label-free stage and of ``slfm train adapt`` goes through
-``load_audio_net`` / ``save_audio_net``, so they switch to a model folder in one place.
+- a run folder of ``slfm train audio`` / ``slfm train audio-label-free`` (or its file): one
+  ``audio_net.pt`` with the state dict (``net``), the cue front end (``cues``), the network
+  config (``net_config``) and card fields (``labels``, ``command``, ...);
+- a compact model folder (``weights.pt`` + ``card.yaml``, family ``compact``, written by
+  ``slfm train assemble`` through ``slfm_ros.core.models.checkpoint.save_model``), which also
+  holds the visual network.
+
+The label-free stage and ``slfm train adapt`` read and write through ``load_audio_net`` and
+``save_like``, so an adapted network goes back into the container it came from: a model folder
+keeps its visual network unchanged.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,44 +23,87 @@ import torch
 
 from slfm_ros.core.atomic_io import atomic_write_bytes
 from slfm_ros.core.dsp.binaural_cues import CueConfig
-from slfm_ros.core.errors import ModelError
+from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.cue_direction import CueDirectionNet
 
 AUDIO_NET_FILE = "audio_net.pt"
+# Card entries that save_model writes itself (a new model folder gets its own).
+_SAVE_MODEL_WRITES = (
+    "format",
+    "model_config",
+    "weights_file",
+    "weights_sha256",
+    "created",
+    "parameters",
+    "git_commit",
+)
 
 
 @dataclass
 class AudioNet:
-    """A loaded compact audio network: the module (eval mode), its configs and card fields."""
+    """A loaded compact audio network (eval mode), its front end and card fields.
+
+    model: the whole compact model when it came from a model folder, else None.
+    """
 
     net: CueDirectionNet
     cues: CueConfig
     card: dict[str, Any]
     path: Path
+    model: Any = field(default=None, repr=False)
+
+    @property
+    def labels(self) -> str:
+        """What supervised the audio network, as its card says."""
+        labels = self.card.get("labels", "unknown")
+        if isinstance(labels, dict):
+            labels = labels.get("audio", "unknown")
+        return str(labels)
 
 
 def audio_net_path(model: str | Path) -> Path:
-    """The network file of ``model``: the file itself or ``model/audio_net.pt``."""
+    """The network file of a run: the file itself or ``model/audio_net.pt``."""
     path = Path(model)
     return path / AUDIO_NET_FILE if path.is_dir() else path
 
 
+def _is_model_folder(path: Path) -> bool:
+    from slfm_ros.core.models.checkpoint import CARD_FILE
+
+    return path.is_dir() and (path / CARD_FILE).is_file() and not (path / AUDIO_NET_FILE).exists()
+
+
 def load_audio_net(model: str | Path) -> AudioNet:
-    """Load ``model`` (a folder holding audio_net.pt, or the file); ModelError when it is
-    missing or is not a compact audio network."""
-    path = audio_net_path(model)
+    """Load ``model`` (a compact model folder, a run folder holding audio_net.pt, or the file);
+    ModelError when it is missing or holds no compact audio network."""
+    folder = Path(model)
+    if _is_model_folder(folder):
+        from slfm_ros.core.models.checkpoint import load_model
+        from slfm_ros.core.models.compact import CompactModelConfig
+
+        loaded = load_model(folder)
+        if not isinstance(loaded.config, CompactModelConfig):
+            raise ModelError(
+                f"{folder} holds a model of the {loaded.config.family!r} family; adapting needs "
+                "a compact model (its audio network reads binaural cues)"
+            )
+        net = loaded.audio_net
+        assert isinstance(net, CueDirectionNet)
+        return AudioNet(net.eval(), loaded.config.audio.cues, dict(loaded.card), folder, loaded)
+    path = audio_net_path(folder)
     if not path.is_file():
         raise ModelError(
-            f"no compact audio network at {path}: pass the folder `slfm train audio` (or "
-            "`slfm train audio-label-free`, `slfm train adapt`) wrote, or its audio_net.pt"
+            f"no compact audio network at {model}: pass a compact model folder (card.yaml + "
+            "weights.pt), the folder `slfm train audio` or `slfm train audio-label-free` "
+            "wrote, or its audio_net.pt"
         )
     try:
         data = torch.load(path, map_location="cpu", weights_only=False)
         cues = CueConfig.from_dict(dict(data["cues"]))
         net = CueDirectionNet(CueNetConfig.from_dict(dict(data["net_config"])))
         net.load_state_dict(data["net"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+    except (KeyError, TypeError, RuntimeError, ValueError, ConfigError) as err:
         raise ModelError(f"{path} is not a compact audio network: {err}") from err
     if net.cfg.input_dim != cues.dim:
         raise ModelError(
@@ -67,7 +116,7 @@ def load_audio_net(model: str | Path) -> AudioNet:
 def save_audio_net(
     path: str | Path, net: CueDirectionNet, cues: CueConfig, card: dict[str, Any]
 ) -> Path:
-    """Write ``net`` with its configs and ``card`` fields to ``path`` (atomically)."""
+    """Write ``net`` with its configs and ``card`` fields as one audio_net.pt (atomically)."""
     buffer = io.BytesIO()
     torch.save(
         {"net": net.state_dict(), "cues": cues.to_dict(), "net_config": net.cfg.to_dict(), **card},
@@ -76,3 +125,19 @@ def save_audio_net(
     target = Path(path)
     atomic_write_bytes(target, buffer.getvalue())
     return target
+
+
+def save_like(start: AudioNet, out: str | Path, net: CueDirectionNet, card: dict[str, Any]) -> Path:
+    """Write ``net`` into the new folder ``out`` in ``start``'s container: a compact model
+    folder (with ``start``'s visual network and card entries, ``card`` added) or a run folder
+    with audio_net.pt. Returns the folder."""
+    folder = Path(out)
+    if start.model is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_audio_net(folder / AUDIO_NET_FILE, net, start.cues, card)
+        return folder
+    from slfm_ros.core.models.checkpoint import save_model
+
+    kept = {k: v for k, v in start.card.items() if k not in _SAVE_MODEL_WRITES}
+    extra = {**kept, **card}
+    return save_model(folder, start.model.config, net, start.model.visual_net, card_extra=extra)

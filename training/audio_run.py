@@ -46,6 +46,19 @@ class AudioRunConfig:
     source: dict[str, Any]
 
 
+def resolve_net_section(net: dict[str, Any], cues: CueConfig) -> dict[str, Any]:
+    """A config's ``train.net`` with the values that follow from the front end filled in:
+    input_dim, and ``peak_lags: auto`` as the whole GCC-PHAT curve and its lag step."""
+    net = dict(net)
+    net.setdefault("input_dim", cues.dim)
+    if net.get("peak_lags", "auto") == "auto":
+        net["peak_lags"] = cues.n_lags
+        net["lag_step_ms"] = 1000.0 / (cues.sample_rate * cues.lag_oversample)
+    elif net.get("peak_lags") == 0:
+        net["steered"] = False
+    return net
+
+
 def load_audio_run_config(
     path: str | Path, overrides: dict[str, Any] | None = None
 ) -> AudioRunConfig:
@@ -68,14 +81,7 @@ def load_audio_run_config(
     ):
         raise ConfigError(f"{path}: examples.sample_rate/window_s must match the cue window")
     train_data = dict(data.get("train") or {})
-    net = dict(train_data.get("net") or {})
-    net.setdefault("input_dim", cues.dim)
-    if net.get("peak_lags", "auto") == "auto":
-        net["peak_lags"] = cues.n_lags
-        net["lag_step_ms"] = 1000.0 / (cues.sample_rate * cues.lag_oversample)
-    elif net.get("peak_lags") == 0:
-        net["steered"] = False
-    train_data["net"] = net
+    train_data["net"] = resolve_net_section(dict(train_data.get("net") or {}), cues)
     train = CueTrainConfig.from_dict(train_data)
     d = dict(data.get("data") or {})
     bad = sorted(set(d) - {"train_seed", "train_scenes", "val_seed", "val_scenes"})

@@ -130,9 +130,7 @@ class MultiViewData:
             turns=np.asarray(arrays["turns"], dtype=np.float64),
             max_itd_s=np.asarray(arrays["max_itd_s"], dtype=np.float64),
             valid=np.ones(cues.shape[:2], dtype=bool),
-            azimuth=np.asarray(arrays["azimuth"], dtype=np.float64)
-            if "azimuth" in arrays
-            else None,
+            azimuth=None if truth is None else np.asarray(truth, dtype=np.float64),
         )
 
 

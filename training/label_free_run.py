@@ -23,7 +23,7 @@ from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ViewTurns
 from training.audio_net_io import load_audio_net, save_audio_net
-from training.audio_run import CHECKPOINT_FILE
+from training.audio_run import CHECKPOINT_FILE, resolve_net_section
 from training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
 from training.multiview_cache import cached_multiview
 
@@ -76,9 +76,7 @@ def load_label_free_config(
     ):
         raise ConfigError(f"{path}: examples.sample_rate/window_s must match the cue window")
     train_data = dict(data.get("train") or {})
-    net = dict(train_data.get("net") or {})
-    net.setdefault("input_dim", cues.dim)
-    train_data["net"] = net
+    train_data["net"] = resolve_net_section(dict(train_data.get("net") or {}), cues)
     d = dict(data.get("data") or {})
     bad = sorted(set(d) - {"train_seed", "train_samples", "val_seed", "val_samples"})
     if bad:

@@ -5,7 +5,8 @@ A cache file (``.npz``) holds, for ``samples`` examples of K views each: the cue
 delay (N,) s, the receiver kind of every example, the settings that made it, and the target's
 azimuth in every view (N, K) rad, its elevation (N,) rad and the horizontal direction on its
 cone of confusion in every view (``label``, (N, K) rad). Azimuths and labels are there to
-monitor and score a label-free run; nothing trains on them. ``load_multiview_cache`` refuses a file made with other settings.
+monitor and score a label-free run; nothing trains on them. ``load_multiview_cache`` refuses a
+file made with other settings.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def multiview_settings(
     }
 
 
+_ARRAYS = ("cues", "turns", "azimuth", "label", "elevation", "max_itd_s", "receiver_kind")
+
+
 def build_multiview_cache(
     path: str | Path,
     examples_cfg: AudioExampleConfig,
@@ -69,41 +73,44 @@ def build_multiview_cache(
     seed: int,
     samples: int,
     workers: int = 1,
+    first: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Render ``samples`` multi-view examples, compute their cues, write the cache (progress
-    on stderr)."""
+    on stderr). ``first``: the arrays of a cache of the same settings with fewer samples;
+    example i depends only on (seed, i), so only the missing ones are rendered."""
     path = Path(path)
     if examples_cfg.sample_rate != cue_cfg.sample_rate:
         raise DatasetError(
             f"examples at {examples_cfg.sample_rate} Hz but cues at {cue_cfg.sample_rate} Hz"
         )
     job = (examples_cfg, views, cue_cfg, int(seed))
+    have = 0 if first is None else int(first["cues"].shape[0])
+    todo = range(have, samples)
     rows: list[Row] = []
     start = time.monotonic()
     if workers > 1:
         with mp.get_context("fork").Pool(workers, initializer=_init, initargs=(job,)) as pool:
-            for k, row in enumerate(pool.imap(_sample, range(samples), chunksize=4)):
+            for k, row in enumerate(pool.imap(_sample, todo, chunksize=4)):
                 rows.append(row)
-                _progress(k + 1, samples, start)
+                _progress(k + 1, len(todo), start)
     else:
         _init(job)
-        for k in range(samples):
-            rows.append(_sample(k))
-            _progress(k + 1, samples, start)
+        for k, index in enumerate(todo):
+            rows.append(_sample(index))
+            _progress(k + 1, len(todo), start)
     sys.stderr.write("\n")
+    dtypes = {"cues": np.float32, "receiver_kind": None}
+    arrays: dict[str, np.ndarray] = {}
+    for i, name in enumerate(_ARRAYS):
+        if first is not None and name not in first:
+            continue  # a cache written before this array existed: leave it out throughout
+        new = np.array([r[i] for r in rows], dtype=dtypes.get(name, np.float64))
+        if first is not None:
+            new = np.concatenate([first[name], new]) if rows else first[name]
+        arrays[name] = new
     buffer = io.BytesIO()
     settings = multiview_settings(examples_cfg, views, cue_cfg, seed, samples)
-    np.savez(
-        buffer,
-        cues=np.stack([r[0] for r in rows]).astype(np.float32),
-        turns=np.stack([r[1] for r in rows]).astype(np.float64),
-        azimuth=np.stack([r[2] for r in rows]).astype(np.float64),
-        label=np.stack([r[3] for r in rows]).astype(np.float64),
-        elevation=np.array([r[4] for r in rows], dtype=np.float64),
-        max_itd_s=np.array([r[5] for r in rows], dtype=np.float64),
-        receiver_kind=np.array([r[6] for r in rows]),
-        settings=np.array(json.dumps(settings)),
-    )
+    np.savez(buffer, settings=np.array(json.dumps(settings)), **arrays)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
     return path
@@ -156,6 +163,31 @@ def cached_multiview(
     settings = multiview_settings(examples_cfg, views, cue_cfg, seed, samples)
     path = cache_file(folder, name, settings)
     if not path.is_file():
-        sys.stderr.write(f"rendering the {name} multi-view cache ({samples} samples) into {path}\n")
-        build_multiview_cache(path, examples_cfg, views, cue_cfg, seed, samples, workers)
+        first = _largest_prefix(folder, name, settings)
+        have = 0 if first is None else int(first["cues"].shape[0])
+        sys.stderr.write(
+            f"rendering the {name} multi-view cache ({samples - have} of {samples} samples) "
+            f"into {path}\n"
+        )
+        build_multiview_cache(path, examples_cfg, views, cue_cfg, seed, samples, workers, first)
     return load_multiview_cache(path, settings)
+
+
+def _largest_prefix(
+    folder: str | Path, name: str, settings: dict[str, Any]
+) -> dict[str, np.ndarray] | None:
+    """The arrays of the largest cache in ``folder`` with the same settings and fewer
+    samples, or None."""
+    best: dict[str, np.ndarray] | None = None
+    for candidate in sorted(Path(folder).glob(f"multiview-{name}-*.npz")):
+        try:
+            arrays = load_multiview_cache(candidate)
+        except (DatasetError, OSError, ValueError):
+            continue
+        other = json.loads(str(arrays["settings"]))
+        count = int(other.get("samples", 0))
+        same = {**other, "samples": settings["samples"]} == json.loads(json.dumps(settings))
+        if same and count < settings["samples"]:
+            if best is None or count > best["cues"].shape[0]:
+                best = arrays
+    return best

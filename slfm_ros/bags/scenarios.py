@@ -167,6 +167,13 @@ SCENARIOS: dict[str, Scenario] = {
             ),
         ),
         Scenario(
+            "sweeping-speaker",
+            "a talker 2 m away, 10 deg left; the robot sweeps +-100 deg, so the talker passes "
+            "through both sides: for learning a receiver's whole range",
+            (SourceSpec("speech", 10.0, 2.0),),
+            Motion(yaw_amplitude_deg=100.0, yaw_period_s=20.0),
+        ),
+        Scenario(
             "behind",
             "a speaker behind the robot (150 deg); the robot turns +-25 deg: the front/back test",
             (SourceSpec("speech", 150.0, 2.0),),

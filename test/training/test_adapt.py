@@ -38,15 +38,35 @@ def scene() -> RenderedScene:
     return render_scene("turning-speaker", 8.0, seed=3, settings=SETTINGS)
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def small_net() -> CueDirectionNet:
     """A small untrained network (what matters here is that adapting lowers its loss)."""
     torch.manual_seed(0)
-    cues = CueConfig()
-    net = CueDirectionNet(CueNetConfig(input_dim=cues.dim, hidden=(32,), n_bins=72, dropout=0.0))
-    folder = tmp_path_factory.mktemp("model")
-    save_audio_net(folder / "audio_net.pt", net, cues, {"labels": "none (untrained)"})
+    cfg = CueNetConfig(input_dim=CueConfig().dim, hidden=(32,), n_bins=72, dropout=0.0)
+    return CueDirectionNet(cfg)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An audio run folder (audio_net.pt)."""
+    folder = tmp_path_factory.mktemp("run")
+    save_audio_net(folder / "audio_net.pt", small_net(), CueConfig(), {"labels": "test labels"})
     return folder
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A compact model folder (weights.pt + card.yaml) with a visual network too."""
+    from slfm_ros.core.models.checkpoint import save_model
+    from slfm_ros.core.models.compact import CompactModelConfig, CueAudioConfig
+    from slfm_ros.core.models.cylinder_config import CylinderPoseConfig
+    from slfm_ros.core.models.cylinder_pose import CylinderPoseNet
+
+    audio = small_net()
+    config = CompactModelConfig(CueAudioConfig(CueConfig(), audio.cfg), CylinderPoseConfig())
+    visual = CylinderPoseNet(config.visual)
+    card = {"labels": {"audio": "simulator azimuths", "visual": "simulator camera turns"}}
+    folder = tmp_path_factory.mktemp("models") / "compact"
+    return save_model(folder, config, audio, visual, card_extra=card)
 
 
 def write_robot_bag(
@@ -114,12 +134,12 @@ def test_adapt_lowers_the_loss_and_reads_no_ground_truth(
     metrics = run_adapt([str(bag)], model, out, FAST, command="slfm train adapt ...")
     assert metrics["loss_after"] < metrics["loss_before"]
     adapted = load_audio_net(out)
-    (summary,) = adapted.card["bags"]
+    (summary,) = adapted.card["adaptation"]["bags"]
     assert summary["bag"] == str(bag)
     assert summary["rotation_source"].startswith("camera /camera/image_raw")
     assert not [t for t in summary["topics"] if t.startswith("/ground_truth")]
-    assert adapted.card["labels"] == "none"
-    assert (out / "card.yaml").is_file() and (out / "metrics.json").is_file()
+    assert adapted.labels == "test labels, then adapted without labels on a robot's recordings"
+    assert (out / "adaptation.yaml").is_file() and (out / "adapt_metrics.json").is_file()
     with pytest.raises(ConfigError, match="already exists"):
         run_adapt([str(bag)], model, out, FAST)
     # The turns chained from the camera's frame pairs follow the robot's yaw.
@@ -173,3 +193,24 @@ def test_cli_needs_bags_model_and_out(tmp_path: Path) -> None:
 def test_the_documented_config_is_the_default() -> None:
     path = Path(__file__).resolve().parents[2] / "training" / "configs" / "audio_adapt.yaml"
     assert load_adapt_config(path) == AdaptConfig()
+
+
+def test_a_model_folder_is_adapted_into_a_new_model_folder(
+    tmp_path: Path, scene: RenderedScene, model_folder: Path
+) -> None:
+    from slfm_ros.core.models.checkpoint import load_model
+
+    bag = write_robot_bag(tmp_path / "odom", scene)
+    out = tmp_path / "adapted_model"
+    run_adapt([str(bag)], model_folder, out, FAST)
+    before, after = load_model(model_folder), load_model(out)
+    assert after.card["labels"]["visual"] == "simulator camera turns"
+    assert after.card["adaptation"]["bags"][0]["rotation_source"] == "odom /odom"
+    for key, value in before.visual_net.state_dict().items():
+        torch.testing.assert_close(after.visual_net.state_dict()[key], value, rtol=0, atol=0)
+    changed = [
+        key
+        for key, value in before.audio_net.state_dict().items()
+        if not torch.equal(after.audio_net.state_dict()[key], value)
+    ]
+    assert changed

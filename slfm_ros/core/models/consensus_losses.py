@@ -14,13 +14,14 @@ grid search, the phi_0 that best explains every view's prediction given the turn
 where s_i in {-1, 0, +1} is a physical side cue of view i (+1: the source is on the left), so a
 hypothesis whose view lies on the side the ears disagree with pays in proportion to how far it
 lies there. View i is then trained, with the gradient stopped (``consensus_loss``), toward
-phi_0 - theta_i: a Gaussian at the best candidate (``consensus_targets``) or, softly, the
-posterior exp(score) carried into view i's frame (``consensus_distributions``). The soft
-targets keep what the views leave open: from an untrained network they are the region the
-side votes of the turned views allow, which narrows as the network learns, where a hard
-target would commit to an arbitrary point of it and teach the network that point. The turns make the fit well posed: a network that answers a constant, or
-one compressed toward the front, cannot be consistent with several turned views, and the
-front/back mirror of a view is inconsistent with the others as soon as the receiver turned.
+phi_0 - theta_i: a Gaussian at the best candidate (``consensus_targets``) or, softly, the posterior
+exp(score) carried into view i's frame (``consensus_distributions``). The soft targets keep what
+the views leave open: from an untrained network they are the region the side votes of the turned
+views allow, which narrows as the network learns, where a hard target would commit to an
+arbitrary point of it and teach the network that point. The turns make the fit well posed: a
+network that answers a constant, or one compressed toward the front, cannot be consistent with
+several turned views, and the front/back mirror of a view is inconsistent with the others as
+soon as the receiver turned.
 
 Errors in variables: a loss that compares two noisy predictions is lowest for answers shrunk
 toward the front. With ``leave_one_out`` the target of view i is the consensus of the OTHER

@@ -173,7 +173,9 @@ def test_soft_targets_of_an_untrained_network_are_what_the_side_votes_allow() ->
     uniform = torch.full((1, 3, N_BINS), -math.log(N_BINS), dtype=torch.float64)
     turns = deg([[0.0, 40.0, -40.0]])
     side = torch.ones(1, 3)
-    dist = consensus_distributions(uniform, turns, side, side_weight=20.0, sigma_rad=math.radians(1.0))
+    dist = consensus_distributions(
+        uniform, turns, side, side_weight=20.0, sigma_rad=math.radians(1.0)
+    )
     centres = torch.rad2deg(-math.pi + (torch.arange(N_BINS) + 0.5) * 2 * math.pi / N_BINS)
     allowed = (centres > 38) & (centres < 142)
     assert float(dist[0, 0, allowed].sum()) > 0.95
