@@ -145,6 +145,30 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def side_by_side(columns: list[tuple[str, list[tuple[str, str]]]]) -> str:
+    """Tables of several runs on the same bag as one, a column per run (rows of the first)."""
+    names = [name for name, _ in columns]
+    values = [dict(rows) for _, rows in columns]
+    keys = [k for k, _ in columns[0][1]]
+    for _, rows in columns[1:]:
+        keys += [k for k, _ in rows if k not in keys]
+    width = max(len(k) for k in keys)
+    widths = [
+        max(len(n), *(len(v.get(k, "")) for k in keys)) for n, v in zip(names, values, strict=True)
+    ]
+    header = (
+        "  "
+        + " " * width
+        + "  "
+        + "  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
+    )
+    lines = [header]
+    for k in keys:
+        cells = "  ".join(v.get(k, "-").ljust(w) for v, w in zip(values, widths, strict=True))
+        lines.append(f"  {k.ljust(width)}  {cells}")
+    return "\n".join(lines)
+
+
 def format_table(rows: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
