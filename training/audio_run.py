@@ -144,7 +144,8 @@ def run_audio_training(
         buffer = io.BytesIO()
         torch.save(
             {
-                "net": state.net.state_dict(),
+                "net": state.final_net().state_dict(),
+                "best_epoch": state.best_epoch,
                 "cues": cfg.cues.to_dict(),
                 "net_config": cfg.train.net.to_dict(),
                 "labels": LABELS,
@@ -152,7 +153,9 @@ def run_audio_training(
                 "data": cfg.source.get("data"),
                 "train": cfg.source.get("train"),
                 "command": command,
-                "metrics": state.history[-1] if state.history else {},
+                "metrics": state.history[state.best_epoch - 1 if state.best_epoch else -1]
+                if state.history
+                else {},
             },
             buffer,
         )
