@@ -118,7 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--estimator",
         choices=AUDIO_CHOICES,
         default="classic",
-        help="audio estimator (classic = gcc_phat); slfm also sets the visual one",
+        help="audio estimator (classic = gcc_phat); slfm and auto also set the visual one",
     )
     syn.add_argument(
         "--visual-estimator",
@@ -191,7 +191,7 @@ def _run_rotation(args: argparse.Namespace) -> int:
     result = evaluate_rotation(folder, estimator, protocol, progress=_progress(args))
     out = {
         "estimator": visual_label(args.estimator, args.visual_estimator),
-        **_backend_field(args, args.estimator == "slfm"),
+        **_backend_field(args, args.estimator in ("slfm", "auto")),
         "panoramas": len(folder),
     }
     out.update(result.as_dict())
@@ -236,7 +236,7 @@ def _run_audio(args: argparse.Namespace) -> int:
         title = f"audio: {args.brirs}"
     out = {
         "estimator": audio_label(args.estimator),
-        **_backend_field(args, args.estimator == "slfm"),
+        **_backend_field(args, args.estimator in ("slfm", "auto")),
     }
     out.update(result.as_dict())
     _emit(args, title, out)
@@ -264,7 +264,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
                 args.estimator, geometry, args.model, args.backend
             ),
         )
-    visual_kind = "slfm" if args.estimator == "slfm" else "classic"
+    visual_kind = args.estimator if args.estimator in ("slfm", "auto") else "classic"
     if args.only in (None, "rotation"):
         visual_est = build_visual_estimator(
             visual_kind,
@@ -282,7 +282,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
         out["audio_estimator"] = audio_label(args.estimator)
     if visual_est is not None:
         out["visual_estimator"] = visual_label(visual_kind, args.visual_estimator)
-    out.update(_backend_field(args, args.estimator == "slfm"))
+    out.update(_backend_field(args, args.estimator in ("slfm", "auto")))
     out.update(result.as_dict())
     notes = [SYNTHETIC_COUNTS]
     if visual_kind == "classic" and visual_est is not None:
