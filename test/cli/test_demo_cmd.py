@@ -46,9 +46,8 @@ def test_demo_prints_the_table_and_writes_the_plots(tmp_path: Path) -> None:
     classic = json.loads((tmp_path / "report-classic" / "report.json").read_text())
     assert classic["bag"] == report["bag"]
     assert classic["estimators"].startswith("classic:")
-    header = text.splitlines()[
-        [i for i, line in enumerate(text.splitlines()) if "[4/4]" in line][0] + 2
-    ]
+    lines = text.splitlines()
+    header = lines[next(i for i, line in enumerate(lines) if "[4/4]" in line) + 2]
     assert "classical" in header
     assert classic["estimators"] in text
     # A rerun replaces its own bag.
