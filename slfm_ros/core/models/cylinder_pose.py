@@ -15,8 +15,9 @@ The front end has no weights; it uses what is known about the camera (intrinsics
    by theta (walls, floor boards, tiles, shelves, facades: everything built in straight
    lines). A second curve folds the histograms to a 90-deg period (perpendicular directions,
    as in most buildings).
-Curves over the shifts: [NCC gradient, NCC intensity, overlap, sqrt overlap, direction
-correlation, its 90-deg part]. A small network of dilated 1-D convolutions along the shift
+Curves over the shifts: [NCC gradient, NCC of the gradient smoothed across rows (tolerant
+of a small tilt), NCC intensity, overlap, sqrt overlap, direction correlation, its 90-deg
+part]. A small network of dilated 1-D convolutions along the shift
 axis, with a global context vector, maps them to one logit per shift bin (a distribution over
 the yaw) and a sub-bin offset. It is made exactly antisymmetric: swapping the images reverses
 every curve, and the head's output is averaged with its mirrored output on the reversed curves,
@@ -48,12 +49,14 @@ from torch import nn
 
 from slfm_ros.core.config_io import from_mapping, to_mapping
 from slfm_ros.core.errors import ConfigError, InputFormatError
+from slfm_ros.core.estimators.cylinder_yaw import vertical_kernel
 from slfm_ros.core.geometry.cylinder import cylinder_grid, torch_sampling_grid
 from slfm_ros.core.models.visual_pose import IMAGENET_MEAN, IMAGENET_STD
 
 LUMA = (0.299, 0.587, 0.114)
 CURVE_NAMES = (
     "ncc_gradient",
+    "ncc_gradient_smooth",
     "ncc_intensity",
     "overlap",
     "overlap_sqrt",
@@ -77,6 +80,10 @@ class CylinderPoseConfig:
     max_turn_deg:     largest |theta|; the bins cover [-max_turn_deg, max_turn_deg], so there
                       are ``n_bins = 2 * round(max_turn_deg / step_deg) + 1``.
     row_pool:         rows of the gradient/intensity cylinders averaged before the NCC.
+    vertical_blur_deg: standard deviation of the Gaussian that smooths a second copy of the
+                      gradient map across rows only (a small camera tilt moves content
+                      vertically, a yaw never does; its NCC tolerates tilt, the sharp one is
+                      more precise; 0 = a copy without smoothing).
     min_overlap:      an NCC value counts only where the views share at least this fraction
                       of the cells they share at shift 0 (below it the NCC reads 0).
     direction_smoothing_deg: standard deviation of the Gaussian that smooths the histograms
@@ -86,6 +93,9 @@ class CylinderPoseConfig:
                       the receptive field (2 * sum + 1 bins).
     context_dim:      size of the global context vector (pooled over all shifts) added back.
     confidence_window_deg: confidence = probability mass within this distance of the peak.
+    refine_window_deg, refine_min_ncc: theta snaps to a gradient-NCC peak of at least
+                      refine_min_ncc within refine_window_deg of the most likely bin, refined
+                      to a fraction of a bin (see ``decode``).
     """
 
     image_height: int = 120
@@ -95,12 +105,15 @@ class CylinderPoseConfig:
     step_deg: float = 0.5
     max_turn_deg: float = 90.0
     row_pool: int = 2
+    vertical_blur_deg: float = 2.0
     min_overlap: float = 0.005
     direction_smoothing_deg: float = 2.0
-    channels: int = 32
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 1)
-    context_dim: int = 32
+    channels: int = 16
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    context_dim: int = 16
     confidence_window_deg: float = 2.0
+    refine_window_deg: float = 1.0
+    refine_min_ncc: float = 0.5
 
     def __post_init__(self) -> None:
         def require(ok: bool, message: str) -> None:
@@ -126,6 +139,10 @@ class CylinderPoseConfig:
         require(
             self.step_deg < self.max_turn_deg <= 180.0,
             f"max_turn_deg: expected (step_deg, 180], got {self.max_turn_deg}",
+        )
+        require(
+            self.vertical_blur_deg >= 0.0,
+            f"vertical_blur_deg: expected >= 0, got {self.vertical_blur_deg}",
         )
         require(
             0.0 <= self.min_overlap < 1.0, f"min_overlap: expected [0, 1), got {self.min_overlap}"
@@ -286,6 +303,7 @@ class CylinderPoseNet(nn.Module):
     grey_weight: torch.Tensor
     grey_bias: torch.Tensor
     sobel: torch.Tensor
+    vertical_blur: torch.Tensor
     direction_cos: torch.Tensor
     direction_sin: torch.Tensor
     harmonic_weight: torch.Tensor
@@ -319,6 +337,9 @@ class CylinderPoseNet(nn.Module):
         self.register_buffer(
             "sobel", torch.stack([sobel, sobel.t()]).unsqueeze(1), persistent=False
         )
+        sigma_rows = cfg.vertical_blur_deg / (cfg.step_deg * cfg.row_pool)
+        blur = vertical_kernel(sigma_rows) if sigma_rows > 0 else np.ones((1, 1), np.float32)
+        self.register_buffer("vertical_blur", torch.from_numpy(blur)[None, None], persistent=False)
         # Direction histograms: bins of psi over [0, 180) deg, step_deg wide, compared through
         # their circular harmonics k = 1..K (period 180 deg), weighted by the spectrum of a
         # Gaussian smoothing; harmonics beyond K carry < 1e-3 of that weight.
@@ -384,8 +405,9 @@ class CylinderPoseNet(nn.Module):
 
     def _view_features(
         self, cylinder: torch.Tensor, camera: CameraTensors
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(gradient, intensity, pooled mask) for the NCC, and the direction histogram."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(maps (N, 3, R, W): gradient, vertically smoothed gradient, intensity; their pooled
+        mask (1, 1, R, W)) for the NCC, and the direction histogram's harmonics."""
         cfg = self.cfg
         inner = _erode(camera.mask)
         grads = F.conv2d(cylinder, self.sobel, padding=1)
@@ -394,12 +416,13 @@ class CylinderPoseNet(nn.Module):
         pooled_mask = (F.avg_pool2d(inner, (cfg.row_pool, 1)) > 0.999).float()
         gradient = F.avg_pool2d(magnitude, (cfg.row_pool, 1)) * pooled_mask
         intensity = F.avg_pool2d(cylinder * inner, (cfg.row_pool, 1)) * pooled_mask
-        return (
-            gradient,
-            intensity,
-            pooled_mask,
-            self._direction_histogram(g_col, g_row, inner, camera),
-        )
+        # Masked blur across rows (estimators.cylinder_yaw.blur_rows): tilt tolerance.
+        pad = (self.vertical_blur.shape[2] // 2, 0)
+        smooth = F.conv2d(gradient, self.vertical_blur, padding=pad)
+        weight = F.conv2d(pooled_mask, self.vertical_blur, padding=pad)
+        smooth = smooth / torch.clamp(weight, min=1e-6) * pooled_mask
+        maps = torch.cat([gradient, smooth, intensity], dim=1)
+        return maps, pooled_mask, self._direction_histogram(g_col, g_row, inner, camera)
 
     def _direction_histogram(
         self, g_col: torch.Tensor, g_row: torch.Tensor, inner: torch.Tensor, camera: CameraTensors
@@ -489,8 +512,7 @@ class CylinderPoseNet(nn.Module):
         """The front end's curves over shifts (B, len(CURVE_NAMES), n_bins); no weights."""
         batch = img_0.shape[0]
         cylinders = self._cylinder(torch.cat([img_0, img_1], dim=0), camera)
-        gradient, intensity, pooled_mask, histograms = self._view_features(cylinders, camera)
-        maps = torch.cat([gradient, intensity], dim=1)
+        maps, pooled_mask, histograms = self._view_features(cylinders, camera)
         ncc, overlap = self._ncc_curves(maps[:batch], maps[batch:], pooled_mask)
         direction = self._direction_curves(histograms[:batch], histograms[batch:])
         return torch.cat([ncc, overlap, torch.sqrt(overlap), direction], dim=1)
@@ -514,25 +536,65 @@ class CylinderPoseNet(nn.Module):
         offsets = 0.25 * (torch.tanh(direct[:, 1]) - torch.tanh(mirrored[:, 1]))
         return logits, offsets
 
+    def raw_head_outputs(self, curves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, offsets) of the head alone, without the mirror average of
+        ``head_outputs``: half the cost, for training with mirrored pairs as augmentation."""
+        out = self.head(curves, self.position)
+        return out[:, 0], 0.5 * torch.tanh(out[:, 1])
+
     def decode(
-        self, logits: torch.Tensor, offsets: torch.Tensor
+        self, logits: torch.Tensor, offsets: torch.Tensor, curves: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(theta (B,) radians, confidence (B,) in [0, 1]) from the head's outputs: the most
-        likely bin plus its offset (at most half a bin); confidence = probability mass within
-        ``confidence_window_deg`` of that bin."""
-        best = torch.argmax(logits, dim=1, keepdim=True)
+        likely bin plus its offset (at most half a bin), or the distribution's median bin when
+        that lies farther than ``confidence_window_deg`` from it; confidence = probability
+        mass within ``confidence_window_deg`` of the most likely bin.
+
+        curves: the front end's curves of the same pairs. Where the gradient NCC has a clear
+        local peak (>= ``refine_min_ncc``) within ``refine_window_deg`` of that bin, theta is
+        the vertex of the parabola through the peak and its neighbours instead: the dense
+        correlation locates a shared view more precisely than any bin.
+        """
+        mode = torch.argmax(logits, dim=1, keepdim=True)
         step = math.radians(self.cfg.step_deg)
-        theta = (
-            best.squeeze(1).to(logits.dtype)
-            - self.cfg.max_shift
-            + offsets.gather(1, best).squeeze(1)
-        ) * step
+        position = mode.squeeze(1).to(logits.dtype) + offsets.gather(1, mode).squeeze(1)
+        if curves is not None:
+            position = self._refine_on_ncc(curves[:, 0], mode, position)
         probability = torch.softmax(logits, dim=1)
         window = int(round(self.cfg.confidence_window_deg / self.cfg.step_deg))
         index = torch.arange(logits.shape[1], device=logits.device).unsqueeze(0)
-        near = (torch.abs(index - best) <= window).to(logits.dtype)
+        near = (torch.abs(index - mode) <= window).to(logits.dtype)
         confidence = (probability * near).sum(dim=1)
+        # The median of the distribution has the least expected absolute error; it differs
+        # from the mode only when the distribution has several modes (e.g. a turn whose sign
+        # the views do not tell): then it is the answer.
+        below = (torch.cumsum(probability, dim=1) < 0.5).to(logits.dtype).sum(dim=1)
+        median = torch.clamp(below, max=logits.shape[1] - 1)
+        spread = torch.abs(median - mode.squeeze(1).to(logits.dtype)) > window
+        position = torch.where(spread, median, position)
+        theta = (position - self.cfg.max_shift) * step
         return theta, confidence
+
+    def _refine_on_ncc(
+        self, ncc: torch.Tensor, best: torch.Tensor, position: torch.Tensor
+    ) -> torch.Tensor:
+        """Bin positions (B,) moved onto the NCC peak near ``best`` where there is one."""
+        bins = ncc.shape[1]
+        reach = max(1, int(round(self.cfg.refine_window_deg / self.cfg.step_deg)))
+        around = torch.arange(-reach, reach + 1, device=ncc.device).unsqueeze(0)
+        window = torch.clamp(best + around, 1, bins - 2)
+        values = ncc.gather(1, window)
+        peak = window.gather(1, torch.argmax(values, dim=1, keepdim=True))  # (B, 1)
+        left = ncc.gather(1, peak - 1).squeeze(1)
+        mid = ncc.gather(1, peak).squeeze(1)
+        right = ncc.gather(1, peak + 1).squeeze(1)
+        curvature = left - 2.0 * mid + right
+        is_peak = (
+            (mid >= left) & (mid >= right) & (curvature < 0) & (mid >= self.cfg.refine_min_ncc)
+        )
+        vertex = 0.5 * (left - right) / torch.where(is_peak, curvature, -torch.ones_like(mid))
+        refined = peak.squeeze(1).to(position.dtype) + torch.clamp(vertex, -0.5, 0.5)
+        return torch.where(is_peak, refined, position)
 
     def yaw_logits(self, img_0: torch.Tensor, img_1: torch.Tensor) -> torch.Tensor:
         """Logits (B, n_bins) of the yaw bins centred on ``bin_centers_rad``."""
@@ -542,7 +604,8 @@ class CylinderPoseNet(nn.Module):
         self, img_0: torch.Tensor, img_1: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(theta (B,) radians, confidence (B,))."""
-        return self.decode(*self.head_outputs(self.curves(img_0, img_1)))
+        curves = self.curves(img_0, img_1)
+        return self.decode(*self.head_outputs(curves), curves)
 
     def forward(self, img_0: torch.Tensor, img_1: torch.Tensor) -> torch.Tensor:
         """theta = yaw_1 - yaw_0 in radians, shape (B,), in [-max_turn, max_turn]."""
@@ -568,6 +631,7 @@ class CameraInputPoseNet(nn.Module):
         elevation: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         camera = CameraTensors(sample_grid, mask, azimuth, elevation)
-        logits, offsets = self.net.head_outputs(self.net.curves_with_camera(img_0, img_1, camera))
-        theta, confidence = self.net.decode(logits, offsets)
+        curves = self.net.curves_with_camera(img_0, img_1, camera)
+        logits, offsets = self.net.head_outputs(curves)
+        theta, confidence = self.net.decode(logits, offsets, curves)
         return theta, confidence, logits
