@@ -65,8 +65,8 @@ class PairDataConfig:
     other_camera_probability: float = 0.25
     other_hfov_deg: tuple[float, float] = (45.0, 90.0)
     other_pitch_deg: tuple[float, float] = (-35.0, 5.0)
-    pitch_jitter_deg: float = 1.0
-    roll_jitter_deg: float = 1.0
+    pitch_jitter_deg: float = 0.5
+    roll_jitter_deg: float = 0.5
     max_translation_m: float = 0.0
     effects: dict[str, Any] = field(
         default_factory=lambda: {
@@ -147,7 +147,14 @@ def data_key(cfg: VisualCylinderConfig) -> str:
 
 
 # Config keys of the learned head only; changing them keeps the cached curves valid.
-_HEAD_KEYS = ("channels", "dilations", "context_dim", "confidence_window_deg")
+_HEAD_KEYS = (
+    "channels",
+    "dilations",
+    "context_dim",
+    "confidence_window_deg",
+    "refine_window_deg",
+    "refine_min_ncc",
+)
 
 
 def _world_camera(data: PairDataConfig, rng: np.random.Generator) -> tuple[float, float]:
@@ -274,11 +281,19 @@ def cached_pairs(
 
 
 def head_loss(
-    net: CylinderPoseNet, curves: torch.Tensor, turns: torch.Tensor, optim: OptimConfig
+    net: CylinderPoseNet,
+    curves: torch.Tensor,
+    turns: torch.Tensor,
+    optim: OptimConfig,
+    mirrored: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, predicted theta): cross-entropy against a Gaussian around the true bin, plus the
-    L1 error of the offset at the true turn's nearest bin (in bins)."""
-    logits, offsets = net.head_outputs(curves)
+    L1 error of the offset at the true turn's nearest bin (in bins).
+
+    mirrored: score the network's mirror-averaged outputs (as it predicts); False scores the
+    head alone (half the cost), which training uses with randomly swapped pairs instead.
+    """
+    logits, offsets = net.head_outputs(curves) if mirrored else net.raw_head_outputs(curves)
     step = math.radians(net.cfg.step_deg)
     position = turns / step + net.cfg.max_shift  # fractional bin index of the truth
     index = torch.arange(logits.shape[1], dtype=torch.float32).unsqueeze(0)
@@ -313,10 +328,9 @@ def evaluate_head(
     preds = []
     with torch.no_grad():
         for start in range(0, len(curves), 512):
-            logits, offsets = net.head_outputs(
-                torch.from_numpy(curves[start : start + 512]).float()
-            )
-            preds.append(net.decode(logits, offsets)[0].numpy())
+            part = torch.from_numpy(curves[start : start + 512]).float()
+            logits, offsets = net.head_outputs(part)
+            preds.append(net.decode(logits, offsets, part)[0].numpy())
     return summarise(yaw_errors_deg(np.concatenate(preds), turns), turns)
 
 
@@ -349,7 +363,11 @@ def train_head(
         losses = []
         for start in range(0, n, optim_cfg.batch_size):
             idx = order[start : start + optim_cfg.batch_size]
-            loss, _ = head_loss(net, curves[idx], turns[idx], optim_cfg)
+            # A swapped pair has reversed curves and the negated turn; the head sees both.
+            swap = torch.rand(len(idx), generator=generator) < 0.5
+            batch = torch.where(swap[:, None, None], torch.flip(curves[idx], dims=[2]), curves[idx])
+            target = torch.where(swap, -turns[idx], turns[idx])
+            loss, _ = head_loss(net, batch, target, optim_cfg, mirrored=False)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
