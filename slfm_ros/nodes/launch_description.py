@@ -22,6 +22,7 @@ import yaml
 
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.nodes.camera_params import CAMERA_NODE
+from slfm_ros.nodes.follower_params import SOUND_FOLLOWER
 from slfm_ros.nodes.mic_params import MIC_NODE
 from slfm_ros.nodes.param_spec import NodeSpec, ParamValue
 from slfm_ros.nodes.slfm_params import SLFM_NODE
@@ -44,6 +45,11 @@ class LaunchArg:
 LAUNCH_ARGS: tuple[LaunchArg, ...] = (
     LaunchArg("use_mic", "true", "Start mic_node (true/false)"),
     LaunchArg("use_camera", "true", "Start camera_node (true/false)"),
+    LaunchArg(
+        "use_follower",
+        "false",
+        "Start sound_follower, which turns the robot to face the tracked sound (true/false)",
+    ),
     LaunchArg(
         "namespace",
         "",
@@ -121,6 +127,7 @@ NODES: tuple[NodeEntry, ...] = (
             ("estimator", "estimator"),
         ),
     ),
+    NodeEntry(SOUND_FOLLOWER, "slfm_ros.nodes.sound_follower", "use_follower", ()),
 )
 
 ALL_NODE_SPECS: tuple[NodeSpec, ...] = tuple(entry.spec for entry in NODES)
