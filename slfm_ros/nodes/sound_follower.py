@@ -169,6 +169,7 @@ class SoundFollowerNode(Node):
         listeners = self._cmd_pub.get_subscription_count()
         values.update(
             {
+                "node": self.get_fully_qualified_name(),
                 "track_state": "none" if track is None else track.state,
                 "front_probability": "" if track is None else f"{track.front_probability:.3f}",
                 "track_age_s": "" if track is None else f"{self._now_s() - track.stamp_s:.3f}",
