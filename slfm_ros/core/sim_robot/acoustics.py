@@ -192,7 +192,7 @@ class BinauralRenderer:
         self._room_every = int(round(ROOM_HOP_S / DIRECT_HOP_S))
         bearing, distance = talker.bearing, talker.distance_m
         if room is not None:
-            cache = rir_cache or RirCache(max_items=64, yaw_step_rad=ROOM_STEP / 4)
+            cache = rir_cache if rir_cache is not None else RirCache(yaw_step_rad=ROOM_STEP / 4)
             bank = room_bank(room, receiver, bearing, distance, self.sample_rate, cache)
             bearing, distance = bank.bearing, bank.distance_m
             self._room = StreamingConvolver(bank.responses, self.hop * self._room_every)

@@ -156,6 +156,8 @@ class SimRobot:
             receiver, config.talker, config.sample_rate, room, config.noise_dbfs, rng, cache
         )
         self.camera = SimCamera(config.camera, config.seed)
+        # The panorama is built now, not at the first frame, where it would stall the stream.
+        self.camera.image(config.initial_yaw, 0)
         self.base = TurningBase(config.limits, yaw=config.initial_yaw)
         self.hop_s = DIRECT_HOP_S
         self._chunk_frames = int(round(config.chunk_s * config.sample_rate))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,12 @@ from slfm_ros.core.estimators.gcc_phat import GccPhatAzimuth
 from slfm_ros.core.sim_robot.acoustics import TalkerSpec
 from slfm_ros.core.sim_robot.camera import CameraSpec
 from slfm_ros.core.sim_robot.robot import SensorOutput, SimRobot, SimRobotConfig
+
+
+@pytest.fixture(scope="module")
+def rir_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One response cache for the module: each room is rendered once."""
+    return str(tmp_path_factory.mktemp("rirs"))
 
 
 def _config(**kw: object) -> SimRobotConfig:
@@ -59,8 +66,8 @@ def test_streams_are_contiguous_and_carry_the_truth() -> None:
     assert math.degrees(estimate.angle) == pytest.approx(30.0, abs=2.0)
 
 
-def test_turning_moves_the_talker_and_the_view() -> None:
-    robot = SimRobot(_config(room="room", rt60_s=0.2, receiver="spherical_head"))
+def test_turning_moves_the_talker_and_the_view(rir_dir: str) -> None:
+    robot = SimRobot(_config(room="room", rt60_s=0.2, receiver="spherical_head"), rir_dir)
     out = _run(robot, 2.0, rate=1.0)
     yaw = robot.base.yaw
     assert yaw == pytest.approx(2.0 - 1.0 / (2 * 6.0), abs=0.05)  # minus the 1/6 s ramp
@@ -82,15 +89,21 @@ def test_turning_moves_the_talker_and_the_view() -> None:
 
 
 def test_the_same_seed_renders_the_same_run() -> None:
-    a = np.concatenate([c.samples for c in _run(SimRobot(_config(seed=4)), 0.5).audio])
-    b = np.concatenate([c.samples for c in _run(SimRobot(_config(seed=4)), 0.5).audio])
-    c = np.concatenate([c.samples for c in _run(SimRobot(_config(seed=5)), 0.5).audio])
+    noise = TalkerSpec(kind="noise", loop_s=2.0)
+
+    def render(seed: int) -> np.ndarray:
+        robot = SimRobot(_config(seed=seed, talker=noise))
+        return np.concatenate([c.samples for c in _run(robot, 0.5).audio])
+
+    a, b, c = render(4), render(4), render(5)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
 
-def test_falling_behind_skips_ahead_and_leaves_a_gap() -> None:
-    robot = SimRobot(_config(room="room", rt60_s=0.2, max_lag_s=0.3))
+def test_falling_behind_skips_ahead_and_leaves_a_gap(rir_dir: str) -> None:
+    robot = SimRobot(
+        _config(room="room", rt60_s=0.2, receiver="spherical_head", max_lag_s=0.3), rir_dir
+    )
     first = _run(robot, 1.0)
     robot.command(0.5, 1.0)
     late = robot.advance(3.0)  # two seconds late in one call
@@ -115,3 +128,16 @@ def test_config_is_validated() -> None:
         _config(sample_rate=44110)
     with pytest.raises(ConfigError, match="chunk_s"):
         _config(chunk_s=0.015)
+
+
+def test_room_responses_are_kept_on_disk_between_runs(tmp_path: Path) -> None:
+    config = _config(room="room", rt60_s=0.2, talker=TalkerSpec(kind="noise", loop_s=2.0))
+    first = SimRobot(config, rir_cache_dir=str(tmp_path))
+    files = sorted(tmp_path.glob("*.npz"))
+    assert len(files) == 36  # one per 10 deg of yaw
+    stamps = [f.stat().st_mtime_ns for f in files]
+    again = SimRobot(config, rir_cache_dir=str(tmp_path))
+    assert [f.stat().st_mtime_ns for f in sorted(tmp_path.glob("*.npz"))] == stamps
+    a = np.concatenate([c.samples for c in _run(first, 0.3).audio])
+    b = np.concatenate([c.samples for c in _run(again, 0.3).audio])
+    np.testing.assert_array_equal(a, b)
