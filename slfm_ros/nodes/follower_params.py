@@ -8,6 +8,13 @@ from typing import cast
 from slfm_ros.core.follow.controller import FollowerConfig
 from slfm_ros.nodes.param_spec import NodeSpec, ParamSpec, ParamValue
 
+_DEFAULT = FollowerConfig()
+
+
+def _deg(angle: float) -> float:
+    return round(math.degrees(angle), 6)
+
+
 SOUND_FOLLOWER = NodeSpec(
     name="sound_follower",
     executable="sound_follower",
@@ -30,61 +37,65 @@ SOUND_FOLLOWER = NodeSpec(
         ),
         ParamSpec("cmd_vel_topic", "cmd_vel", "Published geometry_msgs/Twist (angular.z only)"),
         ParamSpec("control_rate_hz", 20.0, "Rate of the control loop and of cmd_vel", unit="Hz"),
-        ParamSpec("max_angular_speed", 1.5, "Fastest commanded turn", unit="rad/s"),
+        ParamSpec("max_angular_speed", _DEFAULT.max_speed, "Fastest commanded turn", unit="rad/s"),
         ParamSpec(
             "max_angular_accel",
-            3.0,
+            _DEFAULT.max_accel,
             "Largest change of the commanded turn rate, also when stopping",
             unit="rad/s^2",
         ),
         ParamSpec(
             "gain",
-            2.5,
+            _DEFAULT.gain,
             "Turn rate per radian of heading error (below the speed and braking limits)",
             unit="1/s",
         ),
         ParamSpec(
             "deadband_deg",
-            5.0,
+            _deg(_DEFAULT.deadband),
             "Heading errors up to this count as facing the source: the robot stops",
             unit="deg",
         ),
         ParamSpec(
             "resume_deg",
-            8.0,
+            _deg(_DEFAULT.resume),
             "While facing, the robot turns again only once the error exceeds this",
             unit="deg",
         ),
         ParamSpec(
             "max_track_age_s",
-            0.5,
+            _DEFAULT.max_track_age_s,
             "A track stamped longer ago than this is stale: the robot stops",
             unit="s",
         ),
         ParamSpec(
             "max_unheard_s",
-            4.0,
+            _DEFAULT.max_unheard_s,
             "A track whose source was last heard longer ago than this is stale: the robot stops",
             unit="s",
         ),
         ParamSpec(
             "probe",
-            True,
+            _DEFAULT.probe,
             "Turn a little toward the side the source is heard on while front/back is "
             "undecided, so the tracker can decide; false = wait without moving",
         ),
-        ParamSpec("probe_angle_deg", 35.0, "Largest turn of one probe", unit="deg"),
-        ParamSpec("probe_speed", 0.8, "Turn rate of a probe", unit="rad/s"),
+        ParamSpec(
+            "probe_angle_deg", _deg(_DEFAULT.probe_angle), "Largest turn of one probe", unit="deg"
+        ),
+        ParamSpec("probe_speed", _DEFAULT.probe_speed, "Turn rate of a probe", unit="rad/s"),
         ParamSpec(
             "probe_wait_s",
-            1.0,
+            _DEFAULT.probe_wait_s,
             "Time held still after a probe before the next one",
             unit="s",
         ),
-        ParamSpec("max_probes", 4, "Probes per undecided track; then the robot waits"),
+        ParamSpec(
+            "max_probes", _DEFAULT.max_probes, "Probes per undecided track; then the robot waits"
+        ),
         ParamSpec(
             "odom_timeout_s",
-            0.5,
+            _DEFAULT.odom_timeout_s,
             "Odometry older than this is not used (the follower counts its own commands)",
             unit="s",
         ),

@@ -80,8 +80,8 @@ class FollowerConfig:
     max_speed: float = 1.5
     max_accel: float = 3.0
     gain: float = 2.5
-    deadband: float = math.radians(5.0)
-    resume: float = math.radians(8.0)
+    deadband: float = math.radians(3.0)
+    resume: float = math.radians(6.0)
     max_track_age_s: float = 0.5
     max_unheard_s: float = 4.0
     probe: bool = True
