@@ -37,6 +37,7 @@ LABELS = {
     "front_back_correct": "front/back decided correctly",
     "front_back_decided_s": "front/back decided at (s)",
     "first_probe_direction": "first probe turn",
+    "first_probe_correct": "first probe turn the right way",
     "first_commit_direction": "first committed turn",
 }
 

@@ -7,8 +7,10 @@ the follower committed to. Times are seconds from the start of the simulation.
 - ``time_to_face_s``: when the heading error last came within ``tolerance`` and stayed there
   until the end of the run (None when it never did, or left it again at the end).
 - ``final_heading_error_deg``: |error| at the last heading sample.
-- ``first_turn_correct``: the first committed turn went the short way to the true bearing
-  (the sign of the true error at that moment); False when no turn was committed.
+- ``first_turn_correct``: the first committed turn (the first on a resolved track) went the
+  short way to the true bearing (the sign of the true error at that moment), or was a
+  correction of less than ``tolerance`` either way; without a committed turn, True only when
+  the robot faced the source anyway (a probe turn got it there).
 - ``front_back_correct``: the tracker decided front/back at least once and every resolved
   report was nearer the true direction than its front/back mirror (reports of a source within
   ``AXIS_MARGIN_DEG`` of the ear axis, where the two coincide, are not counted).
@@ -79,10 +81,18 @@ def score_run(run: FollowRun, tolerance_deg: float = FACE_TOLERANCE_DEG) -> dict
     else:
         time_to_face = float(t[outside[-1] + 1])
 
-    first_turn_correct = False
     if run.commit_t is not None and run.commit_direction != 0:
         true_error = float(wrap_angle(run.source_bearing - run.heading_at(run.commit_t)))
-        first_turn_correct = run.commit_direction == (1 if true_error > 0 else -1)
+        first_turn_correct = (
+            run.commit_direction == (1 if true_error > 0 else -1) or abs(true_error) <= tol
+        )
+    else:
+        # No turn was committed: right only if none was needed (a probe already faced it).
+        first_turn_correct = time_to_face is not None
+    first_probe_correct = None
+    if run.probe_direction != 0:
+        start_error = float(wrap_angle(run.source_bearing - run.heading[0]))
+        first_probe_correct = run.probe_direction == (1 if start_error > 0 else -1)
 
     resolved = [s for s in run.tracks if s.state == "resolved"]
     decided_t = resolved[0].t if resolved else None
@@ -112,6 +122,7 @@ def score_run(run: FollowRun, tolerance_deg: float = FACE_TOLERANCE_DEG) -> dict
         "first_commit_s": None if run.commit_t is None else round(run.commit_t, 3),
         "first_commit_direction": {1: "left", -1: "right", 0: None}[run.commit_direction],
         "first_probe_direction": {1: "left", -1: "right", 0: None}[run.probe_direction],
+        "first_probe_correct": first_probe_correct,
         "source_azimuth_deg": round(math.degrees(run.source_bearing), 2),
         "run_s": round(float(t[-1]), 2),
         "tolerance_deg": tolerance_deg,

@@ -44,6 +44,16 @@ def test_the_long_way_round_is_a_wrong_first_turn() -> None:
     assert scores["time_to_face_s"] is not None and scores["time_to_face_s"] < 8.0
 
 
+def test_a_small_correction_either_way_is_not_a_wrong_turn() -> None:
+    run = _run(-30.0, 1.0, 1.0)
+    run.commit_t, run.commit_direction = 5.0, 1  # facing it already: a nudge to the left
+    assert score_run(run)["first_turn_correct"] is True
+    run.commit_t = None  # no committed turn at all, yet faced
+    assert score_run(run)["first_turn_correct"] is True
+    run.probe_direction = -1
+    assert score_run(run)["first_probe_correct"] is True
+
+
 def test_too_slow_or_never_facing_fails() -> None:
     assert score_run(_run(60.0, 7.0, 3.0))["passed"] is False  # faced at about 9.8 s
     never = _run(60.0, 1.0, 1.0)
