@@ -102,6 +102,7 @@ class _Recorder:
         self.odom: list[tuple[int, float]] = []
         self.tracks: list[tuple[int, str, float, float]] = []
         self.follower: dict[str, str] = {}
+        self.sim: dict[str, str] = {}
         best_effort = QoSProfile(depth=200, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.node.create_subscription(Odometry, f"{namespace}/odom", self._on_odom, best_effort)
         self.node.create_subscription(
@@ -137,12 +138,13 @@ class _Recorder:
 
     def _on_diag(self, msg: Any) -> None:
         for status in msg.status:
-            if not status.name.endswith(": control"):
-                continue
             values = {kv.key: kv.value for kv in status.values}
-            if values.get("node") == f"{self.namespace}/sound_follower":
-                with self.lock:
+            node = values.get("node")
+            with self.lock:
+                if node == f"{self.namespace}/sound_follower":
                     self.follower = values
+                elif node == f"{self.namespace}/sim_robot":
+                    self.sim = values
 
     def close(self) -> None:
         self._running = False
@@ -209,6 +211,7 @@ def follow_run(
                 odom = list(recorder.odom)
                 tracks = list(recorder.tracks)
                 follower = dict(recorder.follower)
+                sim = dict(recorder.sim)
         finally:
             if recorder is not None:
                 recorder.close()
@@ -218,7 +221,9 @@ def follow_run(
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-    return _to_run(options, start_ns, odom, tracks, follower)
+    run = _to_run(options, start_ns, odom, tracks, follower)
+    run.sim_skipped_s = float(sim.get("skipped_s", "nan"))
+    return run
 
 
 def _check_alive(launcher: Any, log_path: Path) -> None:

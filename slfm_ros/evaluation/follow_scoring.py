@@ -55,6 +55,8 @@ class FollowRun:
     commit_t: float | None = None
     commit_direction: int = 0
     probe_direction: int = 0
+    # Simulated time the robot skipped because rendering fell behind (NaN = not reported).
+    sim_skipped_s: float = math.nan
 
     def heading_at(self, t: float) -> float:
         """Heading (radians, unwrapped) at ``t``, interpolated."""
@@ -125,6 +127,7 @@ def score_run(run: FollowRun, tolerance_deg: float = FACE_TOLERANCE_DEG) -> dict
         "first_probe_correct": first_probe_correct,
         "source_azimuth_deg": round(math.degrees(run.source_bearing), 2),
         "run_s": round(float(t[-1]), 2),
+        "sim_skipped_s": None if math.isnan(run.sim_skipped_s) else run.sim_skipped_s,
         "tolerance_deg": tolerance_deg,
         "passed": passed,
     }

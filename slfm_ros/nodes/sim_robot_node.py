@@ -311,6 +311,7 @@ class SimRobotNode(Node):
         c = self.robot.config
         level, message = self._status()
         values = {
+            "node": self.get_fully_qualified_name(),
             "receiver": c.receiver,
             "room": c.room if c.room == "anechoic" else f"room rt60 {c.rt60_s:g} s",
             "talker_bearing_deg": f"{math.degrees(self.robot.source_bearing):.2f}",

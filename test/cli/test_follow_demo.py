@@ -37,5 +37,6 @@ def test_follow_demo_turns_to_a_talker_behind_the_robot(
     # It decided front/back, then committed to the left (the short way to 150 deg).
     assert scores["first_commit_direction"] == "left"
     assert scores["front_back_decided_s"] <= scores["first_commit_s"]
+    assert scores["sim_skipped_s"] is not None  # sim_robot reported its real-time status
     assert Path(scores["plot"]).read_bytes()[:4] == b"\x89PNG"
     assert json.loads((out / "follow_+150_stereo_array_seed0.json").read_text()) == scores

@@ -12,11 +12,12 @@ Modes (``Mode``), decided every tick:
   or its source was last heard more than ``max_unheard_s`` ago: stop.
 - ``probing``: the track is ambiguous (front or back undecided). A two-ear receiver hears the
   side of a source without doubt (a source and its front/back mirror share sin(bearing)), so
-  the robot turns toward that side by at most ``probe_angle`` at ``probe_speed``: the right
-  way for both hypotheses, and the motion that lets the tracker decide. Then it holds still for
-  ``probe_wait_s``; if the track is still undecided it probes again (``max_probes`` in all)
-  and otherwise waits. An ambiguous track never gets more than the probe: the robot does not
-  commit to either hypothesis.
+  the robot turns toward that side by ``probe_angle`` at ``probe_speed``: the right way for
+  both hypotheses, and the motion that lets the tracker decide. Then it holds still for
+  ``probe_wait_s``; if the track is still undecided it turns back to where probing began, holds
+  again, and so on (``max_probes`` turns in all), then waits. An ambiguous track never moves
+  the robot more than ``probe_angle`` from where probing began: it does not commit to either
+  hypothesis.
 - ``turning``: the track is resolved: turn toward it at k * error, at most ``max_speed`` and
   never faster than lets it stop at the source with ``max_accel`` (sqrt(2 a |error|)).
 - ``facing``: resolved and within ``deadband``: stop; turn again once the error exceeds
@@ -39,6 +40,8 @@ from slfm_ros.core.follow.heading import YawHistory
 TRACK_STATES = ("tentative", "ambiguous", "resolved", "lost")
 # A side counts as heard when the source is at least this far off the front-back axis.
 SIDE_MIN_SIN = math.sin(math.radians(8.0))
+# A probe has reached its target yaw within this.
+PROBE_TOLERANCE = math.radians(1.0)
 
 
 class Mode(StrEnum):
@@ -155,8 +158,10 @@ class FollowerController:
         # Dead reckoning from our own commands, used while no odometry arrives.
         self._own = YawHistory(span_s=10.0, max_jump=math.pi)
         self._own_yaw = 0.0
-        self._probe_start: float | None = None  # yaw where the current probe began
-        self._probe_direction = 1
+        # Probing: the yaw where it began, the side it turns to, the current probe's target yaw.
+        self._probe_origin: float | None = None
+        self._probe_side = 1
+        self._probe_target: float | None = None
         self._probe_done_t: float | None = None
         self.probes = 0
         self.first_commit: Commitment | None = None
@@ -241,9 +246,7 @@ class FollowerController:
         error = self.heading_error(track, now, odom)
         if track.state == "ambiguous":
             return self._probe(now, track, yaw_now, error, source)
-        self._probe_start = None
-        self._probe_done_t = None
-        self.probes = 0
+        self._reset_probe()
         if self.mode is Mode.FACING and abs(error) <= c.resume:
             return 0.0, Mode.FACING, error, "facing the source"
         if abs(error) <= c.deadband:
@@ -252,9 +255,7 @@ class FollowerController:
         return math.copysign(speed, error), Mode.TURNING, error, f"turning to the source ({source})"
 
     def _stop(self, mode: Mode, error: float | None, reason: str) -> tuple[float, Mode, None, str]:
-        self._probe_start = None
-        self._probe_done_t = None
-        self.probes = 0
+        self._reset_probe()
         return 0.0, mode, None, reason
 
     def _probe(
@@ -263,30 +264,31 @@ class FollowerController:
         c = self.config
         if not c.probe:
             return 0.0, Mode.PROBING, error, "front/back undecided; probing is off: waiting"
-        if self._probe_start is None and self._probe_done_t is None:
+        if self._probe_target is None and self._probe_done_t is None:
             if self.probes >= c.max_probes:
                 return (
                     0.0,
                     Mode.PROBING,
                     error,
-                    (f"front/back still undecided after {self.probes} probes: waiting"),
+                    f"front/back still undecided after {self.probes} probes: waiting",
                 )
             self._start_probe(yaw_now, error)
-        if self._probe_start is not None:
-            turned = abs(yaw_now - self._probe_start)
-            # Stop commanding in time for the braking to end the turn at probe_angle.
-            braking = self.rate * self.rate / (2.0 * c.max_accel)
-            if turned + braking < c.probe_angle:
-                side = "left" if self._probe_direction > 0 else "right"
+        if self._probe_target is not None:
+            remaining = self._probe_target - yaw_now
+            # Stop commanding in time for the braking to end the turn at the target.
+            toward = self.rate * remaining > 0
+            braking = self.rate * self.rate / (2.0 * c.max_accel) if toward else 0.0
+            if abs(remaining) > braking + PROBE_TOLERANCE:
+                direction = 1 if remaining > 0 else -1
+                way = "left" if direction > 0 else "right"
                 return (
-                    self._probe_direction * c.probe_speed,
+                    direction * c.probe_speed,
                     Mode.PROBING,
                     error,
-                    f"front/back undecided: probe {self.probes} turning {side} "
-                    f"({math.degrees(turned):.0f} of {math.degrees(c.probe_angle):.0f} deg, "
-                    f"{source})",
+                    f"front/back undecided: probe {self.probes} turning {way} "
+                    f"({math.degrees(abs(remaining)):.0f} deg to go, {source})",
                 )
-            self._probe_start = None
+            self._probe_target = None
             self._probe_done_t = now
         assert self._probe_done_t is not None
         if now - self._probe_done_t >= c.probe_wait_s:
@@ -294,11 +296,21 @@ class FollowerController:
         return 0.0, Mode.PROBING, error, f"front/back undecided: holding after probe {self.probes}"
 
     def _start_probe(self, yaw_now: float, error: float) -> None:
-        # Toward the side the source is heard on; on the front-back axis, keep the last way.
-        side = math.sin(error)
-        if abs(side) >= SIDE_MIN_SIN:
-            self._probe_direction = 1 if side > 0 else -1
-        self._probe_start = yaw_now
+        """Odd probes turn ``probe_angle`` toward the side the source is heard on (left when it
+        is on the front-back axis), even ones back to where probing began."""
+        if self._probe_origin is None:
+            side = math.sin(error)
+            self._probe_side = -1 if side <= -SIDE_MIN_SIN else 1
+            self._probe_origin = yaw_now
+            if self.first_probe_direction == 0:
+                self.first_probe_direction = self._probe_side
         self.probes += 1
-        if self.first_probe_direction == 0:
-            self.first_probe_direction = self._probe_direction
+        outward = self.probes % 2 == 1
+        offset = self._probe_side * self.config.probe_angle if outward else 0.0
+        self._probe_target = self._probe_origin + offset
+
+    def _reset_probe(self) -> None:
+        self._probe_origin = None
+        self._probe_target = None
+        self._probe_done_t = None
+        self.probes = 0

@@ -91,20 +91,31 @@ def test_without_odometry_its_own_commands_stand_in() -> None:
     assert abs(wrap_angle(math.radians(100.0) - base.yaw)) < FollowerConfig().resume
 
 
-@pytest.mark.parametrize("source_deg, side", [(150.0, 1), (30.0, 1), (-120.0, -1)])
-def test_an_ambiguous_track_gets_only_a_probe_toward_its_side(source_deg: float, side: int) -> None:
-    config = FollowerConfig(probe_angle=math.radians(30.0), max_probes=2, probe_wait_s=1.0)
+@pytest.mark.parametrize("source_deg, side", [(150.0, 1), (30.0, 1), (-120.0, -1), (180.0, 1)])
+def test_an_ambiguous_track_gets_only_probes_toward_its_side_and_back(
+    source_deg: float, side: int
+) -> None:
+    config = FollowerConfig(probe_angle=math.radians(30.0), max_probes=3, probe_wait_s=1.0)
     controller = FollowerController(config)
-    base, log = run_loop(controller, math.radians(source_deg), 10.0, state=lambda t, y: "ambiguous")
-    rates = [cmd.angular_z for _, cmd in log]
+    yaws = []
+
+    def ambiguous(t: float, yaw: float) -> str:
+        yaws.append(yaw)
+        return "ambiguous"
+
+    base, log = run_loop(controller, math.radians(source_deg), 12.0, state=ambiguous)
     assert controller.first_commit is None
     assert {cmd.mode for _, cmd in log} == {Mode.PROBING}
-    assert all(r * side >= 0 for r in rates)  # always toward the side it is heard on
-    assert controller.first_probe_direction == side and controller.probes == 2
-    # Two probes of 30 deg (plus braking), then it waits.
-    turned = abs(base.yaw)
-    assert math.radians(55.0) < turned < math.radians(2 * 30.0 + 10.0)
-    assert rates[-1] == 0.0 and "after 2 probes" in log[-1][1].reason
+    assert controller.first_probe_direction == side and controller.probes == 3
+    # Out toward the side it is heard on (a source on the front-back axis: left), back, out
+    # again, then it waits; never farther than the probe angle (a degree of braking aside).
+    excursions = [y * side for y in yaws]
+    assert min(excursions) > -math.radians(1.5)
+    assert max(excursions) < math.radians(31.5)
+    assert abs(base.yaw * side - math.radians(30.0)) < math.radians(2.0)
+    rates = [cmd.angular_z for _, cmd in log]
+    assert any(r * side < 0 for r in rates)  # it came back once
+    assert rates[-1] == 0.0 and "after 3 probes" in log[-1][1].reason
 
 
 def test_probing_ends_in_a_committed_turn_once_front_back_is_decided() -> None:
