@@ -30,6 +30,7 @@ ROSDEP_KEYS = {
     "geometry_msgs": "geometry_msgs",
     "nav_msgs": "nav_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
+    "visualization_msgs": "visualization_msgs",
     "audio_common_msgs": "audio_common_msgs",
     "ament_index_python": "ament_index_python",
     "launch": "launch",
