@@ -65,7 +65,8 @@ SOUND_FOLLOWER = NodeSpec(
         ParamSpec(
             "max_track_age_s",
             _DEFAULT.max_track_age_s,
-            "A track stamped longer ago than this is stale: the robot stops",
+            "A track whose window ended longer ago than this is stale (slfm_node stopped or "
+            "falls far behind): the robot stops",
             unit="s",
         ),
         ParamSpec(

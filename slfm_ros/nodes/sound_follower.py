@@ -114,6 +114,11 @@ class SoundFollowerNode(Node):
     def _tick(self) -> None:
         now = self._now_s()
         cmd = self.controller.update(now, self._track, self.odom)
+        if self._last is None or cmd.mode is not self._last.mode:
+            error = (
+                "" if cmd.error is None else f", heading error {math.degrees(cmd.error):.1f} deg"
+            )
+            self.get_logger().info(f"{cmd.mode.value}: {cmd.reason}{error}")
         self._last = cmd
         if cmd.angular_z != 0.0:
             self._zeros_left = STOP_REPEATS

@@ -85,7 +85,7 @@ class FollowerConfig:
     gain: float = 2.5
     deadband: float = math.radians(3.0)
     resume: float = math.radians(6.0)
-    max_track_age_s: float = 0.5
+    max_track_age_s: float = 1.0
     max_unheard_s: float = 4.0
     probe: bool = True
     probe_angle: float = math.radians(35.0)

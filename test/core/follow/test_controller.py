@@ -141,8 +141,8 @@ def test_probing_can_be_switched_off() -> None:
 @pytest.mark.parametrize(
     "state, lag, reason",
     [
-        ("resolved", 0.8, "old"),
-        ("resolved", -0.8, "future"),
+        ("resolved", 1.3, "old"),
+        ("resolved", -1.3, "future"),
         ("lost", LATENCY_S, "lost"),
         ("tentative", LATENCY_S, "tentative"),
     ],
