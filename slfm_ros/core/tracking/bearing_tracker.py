@@ -19,11 +19,15 @@ Evidence from overlapping windows
     independent: the measurement variance is scaled by window/hop, which makes one window's
     worth of audio count once whatever the hop. Each measurement is an inlier (Gaussian) or,
     with ``outlier_probability``, uniform over the folded range, so a single wild estimate (a
-    reflection, the other source) cannot decide front/back.
+    reflection, the other source) cannot decide front/back. A window that neither hypothesis
+    explains (both miss it by more than three single-window standard deviations: a source
+    that moves with the robot, a yaw that is not the robot's) is no evidence either.
 Source motion and silence
     The world bearing is a random walk (``source_speed_deg_s``), so a slowly moving source is
     followed. While the robot's yaw is unknown a measurement cannot be placed in the world:
-    tracks only coast, and no front/back evidence is gathered. Without measurements a track
+    tracks only coast, and no front/back evidence is gathered; a robot without any rotation
+    input (``assume_still``) is taken to keep still, so its tracks live in the body frame and
+    never decide front/back. Without measurements a track
     coasts (its variance grows); it is lost after
     ``lost_after_s`` without one (a tentative track after ``tentative_timeout_s``). When the
     world frame itself is lost (``forget_frame``: an unknown turn), tracks keep their identity
@@ -231,10 +235,13 @@ class BearingTracker:
         azimuth: float | None,
         yaw_at_window: float | None,
         yaw_now: float | None,
+        assume_still: bool = False,
     ) -> TrackerUpdate:
         """One window ending at ``end_ns``: its azimuth (rad, body frame; None without an
         estimate), the robot's yaw at the window centre and at its end (None when unknown:
-        the window's azimuth is then not used)."""
+        the window's azimuth is then not used, unless ``assume_still``: the robot has no
+        rotation input at all, so it is taken not to turn, and no front/back evidence is
+        gathered)."""
         cfg = self.config
         centre_ns = end_ns - int(round(cfg.window_s * _NS_PER_S / 2))
         known = yaw_at_window is not None
@@ -244,7 +251,7 @@ class BearingTracker:
         for track in self.tracks:
             self._predict(track, centre_ns, math.radians(cfg.source_speed_deg_s) ** 2)
         associated = new = None
-        if known and azimuth is not None and math.isfinite(azimuth):
+        if (known or assume_still) and azimuth is not None and math.isfinite(azimuth):
             z = fold_to_front(azimuth) if cfg.front_back_ambiguous else wrap_angle(azimuth)
             match = self._associate(float(z), psi)
             if match is None:
@@ -253,7 +260,7 @@ class BearingTracker:
                 match.hypotheses = self._seed(float(z), psi)
                 match.reanchor = False
             else:
-                self._correct(match, float(z), psi)
+                self._correct(match, float(z), psi, evidence=known)
                 match.hits += 1
                 match.salience += 1.0
                 match.last_heard_ns = end_ns
@@ -310,15 +317,22 @@ class BearingTracker:
                 best = max(waiting, key=lambda t: t.salience)
         return best
 
-    def _correct(self, track: Track, z: float, psi: float) -> None:
+    def _correct(self, track: Track, z: float, psi: float, evidence: bool) -> None:
         noise = self.config.effective_measurement_variance
+        single = math.radians(self.config.measurement_std_deg) ** 2
+        explained = any(
+            abs(p.innovation) <= 3.0 * math.sqrt(p.variance)
+            for p in (self._prediction(h, z, psi, single) for h in track.hypotheses)
+        )
+        evidence = evidence and explained
         for h in track.hypotheses:
             p = self._prediction(h, z, psi, noise)
             responsibility = p.inlier / p.likelihood
             gain = h.variance * p.slope / p.variance * responsibility
             h.bearing = float(wrap_angle(h.bearing + gain * p.innovation))
             h.variance = max(h.variance - responsibility * h.variance**2 / p.variance, 1e-12)
-            h.weight *= p.likelihood
+            if evidence:
+                h.weight *= p.likelihood
         self._normalise(track)
 
     def _normalise(self, track: Track) -> None:

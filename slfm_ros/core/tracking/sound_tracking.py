@@ -53,6 +53,7 @@ class SoundTracking:
         self.config = tracker
         self.rotation = RotationInput(rotation)
         self.tracker = BearingTracker(tracker)
+        self._in_body_frame = False  # tracks placed while there was no rotation input
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SoundTracking:
@@ -63,11 +64,17 @@ class SoundTracking:
         """Track one window ending at ``end_ns`` (capture time, ns)."""
         half = int(round(self.config.window_s * _NS_PER_S / 2))
         query, events = self.rotation.query(end_ns - half, end_ns)
-        if query.frame_break:
+        # Without any rotation input the robot is taken to keep still (body-frame tracks);
+        # once one appears, those tracks are not in its frame.
+        still = query.state in ("off", "no_input")
+        if query.frame_break or (self._in_body_frame and query.known):
             self.tracker.forget_frame()
+        self._in_body_frame = still or (self._in_body_frame and not query.known)
         self.tracker.rebase(query.frame_shift)
         angle = None
         if azimuth is not None and azimuth.valid and math.isfinite(azimuth.angle):
             angle = azimuth.angle
-        update = self.tracker.update(end_ns, angle, query.yaw_at_window, query.yaw_now)
+        update = self.tracker.update(
+            end_ns, angle, query.yaw_at_window, query.yaw_now, assume_still=still
+        )
         return TrackingResult(update, query, tuple(events))

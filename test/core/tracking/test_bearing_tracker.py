@@ -143,9 +143,22 @@ def test_without_turning_front_and_back_stay_undecided() -> None:
 
 
 def test_without_a_known_yaw_no_front_back_evidence_is_gathered() -> None:
-    r = run(150.0, sway(), yaw_known=lambda t: False)
+    yaw = sway()
+    # The yaw input stops for good at 1.2 s: the track only coasts from then on.
+    r = run(150.0, yaw, seconds=6.5, yaw_known=lambda t: t < 1.2)
     assert r.first_resolved_s() is None
-    assert all(u.primary is None or u.primary.state != "resolved" for u in r.updates)
+    last = r.updates[-1].tracks
+    assert len(last) == 1 and last[0].heard_age_s > 4.0
+    # A robot without any rotation input is taken to keep still: it tracks in its own frame,
+    # but the turns it cannot see never decide front/back.
+    tr = BearingTracker(TrackerConfig())
+    rng = np.random.default_rng(1)
+    for k in range(10, 120):
+        end = k * HOP
+        z = float(fold_to_front(RAD(150.0) - yaw(end - 0.5))) + rng.normal(0, RAD(1.0))
+        update = tr.update(int(end * NS), z, None, None, assume_still=True)
+        assert update.primary is None or update.primary.state != "resolved"
+    assert update.primary is not None and update.primary.state == "ambiguous"
 
 
 def test_a_track_is_held_through_silence_then_fades_and_is_lost() -> None:
