@@ -275,7 +275,8 @@ def _latency(replay: Replay) -> dict[str, Any]:
 
 def _truth_curves(replay: Replay, grid: list[int], origin: int) -> dict[str, list[float]]:
     """Ground truth over the whole recording for plots: the azimuth a window ending at t
-    should report (every ``CURVE_STEP_S``), and the camera yaw since the first yaw output."""
+    should report (every ``CURVE_STEP_S``), the azimuth at t itself (what a tracked direction
+    stamped t reports), and the camera yaw since the first yaw output."""
     out: dict[str, list[float]] = {}
     stats = replay.stats
     step = int(CURVE_STEP_S * _NS_PER_S)
@@ -285,6 +286,8 @@ def _truth_curves(replay: Replay, grid: list[int], origin: int) -> dict[str, lis
         curve = wrap_angle(interp_angle(ends - window / 2, stats.truth_direction))
         out["truth_curve_t_s"] = [round((e - origin) / _NS_PER_S, 4) for e in ends]
         out["truth_curve_azimuth_deg"] = [round(float(deg(float(v))), 3) for v in curve]
+        now = wrap_angle(interp_angle(ends, stats.truth_direction))
+        out["truth_curve_now_azimuth_deg"] = [round(float(deg(float(v))), 3) for v in now]
     yaws = replay.log.yaws
     if stats.truth_yaw and yaws:
         t0 = yaws[0].stamp_ns
