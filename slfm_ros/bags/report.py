@@ -3,7 +3,8 @@
 ``build_report`` gathers the scores (``slfm_ros.bags.scoring``), what was run and what was
 wrong with the input into one JSON-ready dict; ``write_report`` writes it to a folder as
 report.json, summary.md and, when there are outputs, azimuth.png (azimuth over time with the
-truth and the moment front/back was decided), yaw.png (camera yaw over time with the truth) and errors.png (error histograms).
+truth and the moment front/back was decided), yaw.png (camera yaw over time with the truth)
+and errors.png (error histograms).
 """
 
 from __future__ import annotations
