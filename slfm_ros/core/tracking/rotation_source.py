@@ -304,24 +304,22 @@ class RotationHistory:
 
 
 class _ImuIntegrator:
-    """Yaw from an IMU's yaw rate (trapezoidal integration from 0 at the first sample)."""
+    """Yaw from an IMU's yaw rate (trapezoidal integration from 0 at the first sample). A step
+    longer than ``max_dt_s`` is not integrated: the turn across it is unknown, and the history
+    then breaks its frame there (``holes_break_frame``)."""
 
     def __init__(self) -> None:
         self.last: tuple[int, float] | None = None  # (stamp, rate)
         self.yaw = 0.0
 
-    def step(self, stamp_ns: int, rate: float, max_dt_s: float) -> tuple[float, bool]:
-        """(integrated yaw, True when the step crossed a gap longer than max_dt_s)."""
-        gap = False
+    def step(self, stamp_ns: int, rate: float, max_dt_s: float) -> float:
         if self.last is not None and stamp_ns > self.last[0]:
             dt = (stamp_ns - self.last[0]) / _NS_PER_S
-            if dt > max_dt_s:
-                gap = True  # the turn during the gap is unknown: do not integrate across it
-            else:
+            if dt <= max_dt_s:
                 self.yaw += 0.5 * (rate + self.last[1]) * dt
         if self.last is None or stamp_ns > self.last[0]:
             self.last = (stamp_ns, rate)
-        return self.yaw, gap
+        return self.yaw
 
 
 class RotationInput:
@@ -363,7 +361,7 @@ class RotationInput:
             if yaw_rate is None or not math.isfinite(yaw_rate):
                 return history.add(stamp_ns, float("nan"))
             history.holes_break_frame = True  # integrated: only the measured turns add up
-            yaw, _ = self._imu.step(stamp_ns, float(yaw_rate), self.config.timeout_s)
+            yaw = self._imu.step(stamp_ns, float(yaw_rate), self.config.timeout_s)
             return history.add(stamp_ns, yaw)
 
     def add_camera(self, stamp_ns: int, yaw: float) -> list[PipelineEvent]:
