@@ -245,7 +245,12 @@ class SlfmNode(Node):
         with self._cv:
             self.health.set_info("pipeline", "queue_length", str(len(self._queue)))
         reports = self.health.reports()
-        self.diag_pub.publish(to_diagnostic_array(reports, self._now_ns(), self.get_name()))
+        try:
+            self.diag_pub.publish(to_diagnostic_array(reports, self._now_ns(), self.get_name()))
+        except Exception:
+            # Ctrl-C can shut the context down while this timer runs; that is a clean exit.
+            if self.context.ok():
+                raise
 
     # ------------------------------------------------------------------ worker thread
     def _run(self) -> None:

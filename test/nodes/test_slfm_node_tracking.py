@@ -408,5 +408,6 @@ def test_a_remapped_odometry_topic_that_never_publishes_is_reported(
         assert states and "resolved" not in states
         assert proc.poll() is None
     finally:
-        assert stop(proc) == 0
+        code = stop(proc)
         harness.close()
+    assert code == 0, (tmp_path / "node.log").read_text()[-3000:]
