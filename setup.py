@@ -86,6 +86,8 @@ ENTRY_POINTS = {
         "mic_node = slfm_ros.nodes.mic_node:main",
         "camera_node = slfm_ros.nodes.camera_node:main",
         "slfm_node = slfm_ros.nodes.slfm_node:main",
+        "sound_follower = slfm_ros.nodes.sound_follower:main",
+        "sim_robot = slfm_ros.nodes.sim_robot_node:main",
         "slfm = slfm_ros.cli.main:main",
     ],
 }

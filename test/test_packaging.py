@@ -30,6 +30,7 @@ ROSDEP_KEYS = {
     "geometry_msgs": "geometry_msgs",
     "nav_msgs": "nav_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
+    "visualization_msgs": "visualization_msgs",
     "audio_common_msgs": "audio_common_msgs",
     "ament_index_python": "ament_index_python",
     "launch": "launch",
@@ -221,7 +222,14 @@ def test_console_scripts_resolve(dist: Distribution) -> None:
     for line in dist.entry_points["console_scripts"]:
         name, target = (part.strip() for part in line.split("="))
         scripts[name] = target
-    assert set(scripts) == {"mic_node", "camera_node", "slfm_node", "slfm"}
+    assert set(scripts) == {
+        "mic_node",
+        "camera_node",
+        "slfm_node",
+        "sound_follower",
+        "sim_robot",
+        "slfm",
+    }
     for name, target in scripts.items():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function)), name
