@@ -126,11 +126,13 @@ SLFM_NODE = NodeSpec(
         # Estimators.
         ParamSpec(
             "estimator",
-            "slfm",
-            "slfm = learned models from model_dir (falls back to the classical estimators, "
-            "with a diagnostic, when they are missing or incompatible); classic = "
-            "audio_estimator + visual_estimator",
-            choices=("slfm", "classic"),
+            "auto",
+            "auto = the learned models from model_dir and the classical estimators fused per "
+            "window (the classical angle where they agree, a confident learned one where they "
+            "disagree); slfm = the learned models alone; both fall back to the classical "
+            "estimators, with a diagnostic, when the models are missing or incompatible; "
+            "classic = audio_estimator + visual_estimator",
+            choices=("auto", "slfm", "classic"),
         ),
         ParamSpec(
             "audio_estimator",
@@ -237,6 +239,13 @@ SLFM_NODE = NodeSpec(
         ),
         ParamSpec("mic_spacing_m", 0.14, "Distance between the two microphones", unit="m"),
         ParamSpec("head_radius_m", 0.0875, "Radius of the spherical head model", unit="m"),
+        ParamSpec(
+            "model_uses_receiver",
+            True,
+            "Tell the learned audio model the receiver's largest interaural delay from "
+            "receiver / mic_spacing_m / head_radius_m; false when they are not known (the "
+            "model then works from the sound alone)",
+        ),
         # Tracking: sources in the odom frame, front/back from the robot's own turns.
         ParamSpec(
             "sound_direction_output",
