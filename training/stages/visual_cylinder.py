@@ -52,7 +52,7 @@ class PairDataConfig:
     panorama_width: int = 2048
     outdoor_probability: float = 0.2
     irregular_probability: float = 0.5
-    train_worlds: int = 600
+    train_worlds: int = 1500
     val_worlds: int = 60
     pairs_per_world: int = 16
     chunk_worlds: int = 25
@@ -140,12 +140,16 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Visua
 
 
 def data_key(cfg: VisualCylinderConfig) -> str:
-    """Hash of everything that decides the cached curves."""
+    """Hash of everything that decides the cached curves of a world (not how many worlds:
+    more worlds reuse the cached ones)."""
     front = {k: v for k, v in cfg.model.to_dict().items() if k not in _HEAD_KEYS}
-    text = json.dumps({"data": to_mapping(cfg.data), "front": front}, sort_keys=True)
+    data = {k: v for k, v in to_mapping(cfg.data).items() if k not in _COUNT_KEYS}
+    text = json.dumps({"data": data, "front": front}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# Data keys that say how many worlds there are, not what is in them.
+_COUNT_KEYS = ("train_worlds", "val_worlds", "chunk_worlds")
 # Config keys of the learned head only; changing them keeps the cached curves valid.
 _HEAD_KEYS = (
     "channels",
