@@ -1,6 +1,7 @@
 """Train the cylinder pose network (relative camera yaw) from simulator labels, on a CPU.
 
-    python -m training.stages.visual_cylinder --config training/configs/visual_cylinder.yaml \\
+    python -m training.stages.visual_cylinder \\
+        --config training/configs/cylinder_pose/visual_cylinder.yaml \\
         [--out DIR] [--cache DIR] [--set section.key=value ...]
 
 The front end of ``CylinderPoseNet`` has no weights, so every training pair is run through it
@@ -46,7 +47,7 @@ CONFIG_FILE = "cylinder_pose.yaml"
 
 @dataclass(frozen=True)
 class PairDataConfig:
-    """How training pairs are rendered (see training/configs/visual_cylinder.yaml)."""
+    """How training pairs are rendered (training/configs/cylinder_pose/visual_cylinder.yaml)."""
 
     seed: int = 0
     panorama_width: int = 2048
@@ -99,7 +100,7 @@ class PairDataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """The head's optimisation (see training/configs/visual_cylinder.yaml)."""
+    """The head's optimisation (training/configs/cylinder_pose/visual_cylinder.yaml)."""
 
     seed: int = 0
     epochs: int = 30
@@ -116,8 +117,8 @@ class VisualCylinderConfig:
     model: CylinderPoseConfig = field(default_factory=CylinderPoseConfig)
     data: PairDataConfig = field(default_factory=PairDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    cache_dir: str = "/work/data/visual/cache"
-    out_dir: str = "out/visual_cylinder"
+    cache_dir: str = "data/cylinder_pose/cache"
+    out_dir: str = "out/cylinder_pose"
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> VisualCylinderConfig:
@@ -454,7 +455,9 @@ def run(cfg: VisualCylinderConfig, log: Any = print) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="training YAML (training/configs/visual_cylinder.yaml)")
+    parser.add_argument(
+        "--config", help="training YAML (training/configs/cylinder_pose/visual_cylinder.yaml)"
+    )
     parser.add_argument("--out", help="output folder (overrides out_dir)")
     parser.add_argument("--cache", help="curve cache folder (overrides cache_dir)")
     parser.add_argument("--set", action="append", default=[], help="section.key=value override")
