@@ -21,7 +21,9 @@ from training.stages.visual_cylinder import (
     train_head,
 )
 
-CONFIG = Path(__file__).parents[2] / "training" / "configs" / "visual_cylinder.yaml"
+CONFIG = (
+    Path(__file__).parents[2] / "training" / "configs" / "cylinder_pose" / "visual_cylinder.yaml"
+)
 
 
 @pytest.fixture(scope="module")

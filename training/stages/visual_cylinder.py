@@ -1,6 +1,7 @@
 """Train the cylinder pose network (relative camera yaw) from simulator labels, on a CPU.
 
-    python -m training.stages.visual_cylinder --config training/configs/visual_cylinder.yaml \\
+    python -m training.stages.visual_cylinder \\
+        --config training/configs/cylinder_pose/visual_cylinder.yaml \\
         [--out DIR] [--cache DIR] [--set section.key=value ...]
 
 The front end of ``CylinderPoseNet`` has no weights, so every training pair is run through it
@@ -46,13 +47,13 @@ CONFIG_FILE = "cylinder_pose.yaml"
 
 @dataclass(frozen=True)
 class PairDataConfig:
-    """How training pairs are rendered (see training/configs/visual_cylinder.yaml)."""
+    """How training pairs are rendered (training/configs/cylinder_pose/visual_cylinder.yaml)."""
 
     seed: int = 0
     panorama_width: int = 2048
     outdoor_probability: float = 0.2
     irregular_probability: float = 0.5
-    train_worlds: int = 600
+    train_worlds: int = 1500
     val_worlds: int = 60
     pairs_per_world: int = 16
     chunk_worlds: int = 25
@@ -99,7 +100,7 @@ class PairDataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """The head's optimisation (see training/configs/visual_cylinder.yaml)."""
+    """The head's optimisation (training/configs/cylinder_pose/visual_cylinder.yaml)."""
 
     seed: int = 0
     epochs: int = 30
@@ -116,8 +117,8 @@ class VisualCylinderConfig:
     model: CylinderPoseConfig = field(default_factory=CylinderPoseConfig)
     data: PairDataConfig = field(default_factory=PairDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    cache_dir: str = "/work/data/visual/cache"
-    out_dir: str = "out/visual_cylinder"
+    cache_dir: str = "data/cylinder_pose/cache"
+    out_dir: str = "out/cylinder_pose"
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> VisualCylinderConfig:
@@ -140,12 +141,16 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Visua
 
 
 def data_key(cfg: VisualCylinderConfig) -> str:
-    """Hash of everything that decides the cached curves."""
+    """Hash of everything that decides the cached curves of a world (not how many worlds:
+    more worlds reuse the cached ones)."""
     front = {k: v for k, v in cfg.model.to_dict().items() if k not in _HEAD_KEYS}
-    text = json.dumps({"data": to_mapping(cfg.data), "front": front}, sort_keys=True)
+    data = {k: v for k, v in to_mapping(cfg.data).items() if k not in _COUNT_KEYS}
+    text = json.dumps({"data": data, "front": front}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# Data keys that say how many worlds there are, not what is in them.
+_COUNT_KEYS = ("train_worlds", "val_worlds", "chunk_worlds")
 # Config keys of the learned head only; changing them keeps the cached curves valid.
 _HEAD_KEYS = (
     "channels",
@@ -450,7 +455,9 @@ def run(cfg: VisualCylinderConfig, log: Any = print) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="training YAML (training/configs/visual_cylinder.yaml)")
+    parser.add_argument(
+        "--config", help="training YAML (training/configs/cylinder_pose/visual_cylinder.yaml)"
+    )
     parser.add_argument("--out", help="output folder (overrides out_dir)")
     parser.add_argument("--cache", help="curve cache folder (overrides cache_dir)")
     parser.add_argument("--set", action="append", default=[], help="section.key=value override")
