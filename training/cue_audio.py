@@ -35,7 +35,7 @@ from slfm_ros.core.models.cue_direction import CueDirectionNet
 
 @dataclass(frozen=True)
 class CueTrainConfig:
-    """Keys documented in ``training/configs/audio_cues.yaml`` (section ``train``)."""
+    """Keys documented in ``training/configs/cue_audio/audio_cues.yaml`` (section ``train``)."""
 
     epochs: int = 12
     batch_size: int = 256

@@ -4,7 +4,8 @@
                [--set key=value ...] [--stop-after STEPS]
 
 stage: pretext | slfm | egomotion | supervised | probe (must match the config's ``stage``), or
-``audio``: the compact audio recipe (training/configs/audio_cues.yaml, see training/audio_run.py),
+``audio``: the compact audio recipe (training/configs/cue_audio/audio_cues.yaml, see
+training/audio_run.py),
 or ``assemble``: a compact model folder from an audio and a visual run:
 
     slfm train assemble --audio RUN --visual RUN --out DIR [--metrics FILE.json] [--name NAME]
@@ -57,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_audio(args: argparse.Namespace) -> int:
     import yaml
 
-    from training.audio_run import load_audio_run_config, run_audio_training
+    from slfm_training.audio_run import load_audio_run_config, run_audio_training
 
     overrides = {}
     for item in args.overrides:
@@ -67,24 +68,25 @@ def _run_audio(args: argparse.Namespace) -> int:
         overrides[key] = yaml.safe_load(value)
     cfg = load_audio_run_config(args.config, overrides)
     out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
-    command = " ".join(shlex.quote(a) for a in ["slfm", *sys.argv[1:]])
+    # The card records how to reproduce the run, which is the same command without --resume.
+    command = " ".join(shlex.quote(a) for a in ["slfm", *sys.argv[1:]] if a != "--resume")
     metrics = run_audio_training(
         cfg, out, resume=args.resume, stop_after_epochs=args.stop_after, command=command
     )
     if not metrics["finished"]:
         print(f"stopped at epoch {metrics['epoch']}; continue with --resume --out {out}")
         return 0
-    last = metrics["history"][-1]
-    val = last.get("val_mae_deg", float("nan"))
+    kept = metrics["history"][metrics["best_epoch"] - 1 if metrics["best_epoch"] else -1]
+    val = kept.get("val_mae_deg", float("nan"))
     print(
-        f"final: loss {last['loss']:.4f}, validation MAE {val:.2f} deg; network written to "
-        f"{out}/audio_net.pt"
+        f"kept epoch {int(kept['epoch'])}: loss {kept['loss']:.4f}, validation MAE {val:.2f} deg; "
+        f"network written to {out}/audio_net.pt"
     )
     return 0
 
 
 def _run_assemble(args: argparse.Namespace) -> int:
-    from training.assemble import assemble, read_metrics
+    from slfm_training.assemble import assemble, read_metrics
 
     missing = [f"--{k}" for k in ("audio", "visual", "out") if not getattr(args, k)]
     if missing:
@@ -102,15 +104,14 @@ def run(args: argparse.Namespace) -> int:
     if args.stage == "audio":
         return _run_audio(args)
     try:
-        from training.config import load_train_config
-        from training.loop import train
+        from slfm_training.config import load_train_config
+        from slfm_training.loop import train
     except ModuleNotFoundError as exc:
-        if exc.name != "training":
+        if exc.name != "slfm_training":
             raise
         raise ConfigError(
-            "the trainer package 'training' is not importable: install slfm_ros with its "
-            "'training' package (make setup) or run `python -m slfm_ros.cli.main train ...` "
-            "from the repository root"
+            "the trainer package 'slfm_training' (the repository's training/ folder) is not "
+            "importable: install slfm_ros from a source checkout (make setup, or pip install -e .)"
         ) from exc
 
     cfg = load_train_config(args.config, args.overrides)

@@ -11,7 +11,7 @@ import torch
 
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.models.cylinder_pose import CURVE_NAMES, CylinderPoseNet
-from training.stages.visual_cylinder import (
+from slfm_training.stages.visual_cylinder import (
     cached_pairs,
     data_key,
     head_loss,

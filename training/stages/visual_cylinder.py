@@ -1,6 +1,6 @@
 """Train the cylinder pose network (relative camera yaw) from simulator labels, on a CPU.
 
-    python -m training.stages.visual_cylinder \\
+    python -m slfm_training.stages.visual_cylinder \\
         --config training/configs/cylinder_pose/visual_cylinder.yaml \\
         [--out DIR] [--cache DIR] [--set section.key=value ...]
 
@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -43,6 +44,9 @@ from slfm_ros.core.models.cylinder_pose import CylinderPoseConfig, CylinderPoseN
 
 WEIGHTS_FILE = "cylinder_pose.pt"
 CONFIG_FILE = "cylinder_pose.yaml"
+MODULE = "slfm_training.stages.visual_cylinder"
+# How the shipped recipe is run (a run folder written before runs recorded their command).
+RECIPE_COMMAND = f"python -m {MODULE} --config training/configs/cylinder_pose/visual_cylinder.yaml"
 
 
 @dataclass(frozen=True)
@@ -425,7 +429,7 @@ def load_cylinder_pose(folder: str | Path) -> CylinderPoseNet:
     return net.eval()
 
 
-def run(cfg: VisualCylinderConfig, log: Any = print) -> dict[str, Any]:
+def run(cfg: VisualCylinderConfig, log: Any = print, command: str = "") -> dict[str, Any]:
     torch.set_num_threads(cfg.optim.threads)
     tic = time.perf_counter()
     train = cached_pairs(cfg, "train", cfg.data.train_worlds, log)
@@ -443,6 +447,7 @@ def run(cfg: VisualCylinderConfig, log: Any = print) -> dict[str, Any]:
             "optim": to_mapping(cfg.optim),
             "data_key": data_key(cfg),
             "labels": "simulator yaw labels (procedural worlds, train split)",
+            "command": command,
         },
         "metrics": {k: v for k, v in metrics.items() if k != "history"},
         "val": metrics["history"][-1].get("val", {}),
@@ -468,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache:
         overrides.append(f"cache_dir={args.cache}")
     cfg = load_config(args.config, overrides)
-    run(cfg)
+    given = list(sys.argv[1:] if argv is None else argv)
+    run(cfg, command=shlex.join(["python", "-m", MODULE, *given]))
     return 0
 
 
