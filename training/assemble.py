@@ -72,6 +72,21 @@ def assemble(
             "visual": visual_info.get("labels", "simulator camera turns"),
         },
         "stages": {"audio": audio_info, "visual": visual_info},
+        # The card's standard fields, per network; each stage above has the full recipe.
+        "training_data": {
+            "audio": audio_info.get("training_data"),
+            "visual": visual_info.get("data"),
+        },
+        "seed": {
+            "audio": {
+                "data": (audio_info.get("data") or {}).get("train_seed"),
+                "train": (audio_info.get("train") or {}).get("seed"),
+            },
+            "visual": {
+                "data": (visual_info.get("data") or {}).get("seed"),
+                "train": (visual_info.get("optim") or {}).get("seed"),
+            },
+        },
         "metrics": metrics or {},
     }
     return save_model(out, config, audio_net, visual_net, card_extra=card, overwrite=overwrite)
