@@ -168,7 +168,10 @@ def test_error_paths_exit_non_zero_with_a_message(
     )
     _fails(["eval", "synthetic", "--data", missing], capsys, "does not exist")
     _fails(
-        ["eval", "synthetic", "--data", str(data["sim"]), "--estimator", "slfm"], capsys, "--model"
+        ["eval", "synthetic", "--data", str(data["sim"]), "--estimator", "slfm", "--model"]
+        + [missing],
+        capsys,
+        "does not exist",
     )
     _fails(
         [
