@@ -60,3 +60,26 @@ def test_fused_audio_estimator_runs_both() -> None:
     fused = FusedAudioEstimator(Fixed(20.0, 0.9), Fixed(60.0, 0.5))
     out = fused.estimate(np.zeros((16000, 2), np.float32), 16000)
     assert math.degrees(out.angle) == pytest.approx(20.0)
+
+
+def test_a_verified_classical_turn_outranks_the_learned_one_and_the_learned_fills_in() -> None:
+    from slfm_ros.core.estimators.combined import FusedVisualEstimator
+    from slfm_ros.core.geometry.panorama import crop_perspective
+    from slfm_ros.core.sim.panoramas import ProceduralPanoramas
+    from slfm_ros.evaluation.estimators import build_visual_estimator
+
+    fused = build_visual_estimator("auto", pitch=0.0)  # the shipped model with ORB
+    assert isinstance(fused, FusedVisualEstimator)
+    pano = ProceduralPanoramas(width=2048, seed=0, irregular_probability=0.0).panorama(3, "test")
+
+    def view(yaw_deg: float, pitch_deg: float = 0.0) -> np.ndarray:
+        return crop_perspective(pano, D(yaw_deg), D(pitch_deg), D(60.0), 320, 240)
+
+    # A level camera (not the model's reference camera): ORB matches and verifies the turn.
+    out = fused.estimate(view(40.0), view(60.0))
+    assert out.valid and math.degrees(out.angle) == pytest.approx(20.0, abs=0.5)
+    assert out.reason in ("agreed", "classic (disagreement)")
+    # No shared view: ORB declines, the learned network answers.
+    fused = build_visual_estimator("auto")  # the reference camera, pitched -22.5 deg
+    out = fused.estimate(view(0.0, -22.5), view(75.0, -22.5))
+    assert out.valid and out.reason == "learned"
