@@ -4,7 +4,7 @@ slfm bag make --scenario NAME --out PATH [--format mcap|sqlite3] [--seconds S] [
     write a simulated scenario as a rosbag2 with ground truth (never overwrites PATH)
 slfm bag info PATH [--json]
     topics, types, counts, duration, rates and stamp gaps
-slfm bag eval PATH [--mode offline|live] [--estimator slfm|classic] [--backend B] [--rate R]
+slfm bag eval PATH [--mode offline|live] [--estimator auto|slfm|classic] [--backend B] [--rate R]
               [--rotation-source auto|odom|imu|camera|none] [--out DIR] [--json]
     replay the bag through slfm_node's processing (offline, in process) or through the real
     node over DDS (live), score the outputs and write report.json, summary.md and plots
@@ -57,7 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev = sub.add_parser("eval", help="replay a bag through slfm_node and score it")
     ev.add_argument("path")
     ev.add_argument("--mode", default="offline", choices=("offline", "live"))
-    ev.add_argument("--estimator", default=None, choices=("slfm", "classic"))
+    ev.add_argument(
+        "--estimator",
+        default=None,
+        choices=("auto", "slfm", "classic"),
+        help="slfm_node estimator (default: the node's, auto)",
+    )
     ev.add_argument("--backend", default=None, choices=BACKENDS)
     ev.add_argument("--model-dir", default=None, help="slfm_node model_dir")
     ev.add_argument("--params-file", default=None, help="slfm_node parameters (default: shipped)")

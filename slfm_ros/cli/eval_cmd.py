@@ -67,7 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rot.add_argument("--fov", type=float, default=60.0, help="horizontal FOV, deg (default 60)")
     rot.add_argument("--pitch", type=float, default=-22.5, help="camera pitch, deg (default -22.5)")
     rot.add_argument("--pairs-per-image", type=int, default=20, help="view pairs per panorama")
-    rot.add_argument("--estimator", choices=VISUAL_CHOICES, default="classic")
+    rot.add_argument(
+        "--estimator",
+        choices=VISUAL_CHOICES,
+        default="auto",
+        help="auto (default): the shipped model fused with --visual-estimator; slfm: the model "
+        "alone; classic: --visual-estimator alone",
+    )
     rot.add_argument(
         "--visual-estimator",
         choices=FEATURE_CHOICES,
@@ -89,7 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--hrtf only: free field or random shoebox rooms",
     )
     aud.add_argument(
-        "--estimator", choices=AUDIO_CHOICES, default="classic", help="classic = gcc_phat"
+        "--estimator",
+        choices=AUDIO_CHOICES,
+        default="auto",
+        help="auto (default): the shipped model fused with GCC-PHAT; slfm: the model alone; "
+        "classic = gcc_phat",
     )
     aud.add_argument("--clips-per-file", type=int, default=8, help="--hrtf: clips per recording")
     aud.add_argument("--clips-per-brir", type=int, default=4, help="--brirs: clips per BRIR")
@@ -117,8 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     syn.add_argument(
         "--estimator",
         choices=AUDIO_CHOICES,
-        default="classic",
-        help="audio estimator (classic = gcc_phat); slfm and auto also set the visual one",
+        default="auto",
+        help="audio estimator: auto (default: the shipped model fused with GCC-PHAT), slfm, "
+        "classic (= gcc_phat), ...; slfm and auto also set the visual one",
     )
     syn.add_argument(
         "--visual-estimator",
