@@ -37,7 +37,7 @@ _GEOMETRY_AWARE = ("gcc_phat", "srp_phat", "music")
 
 # One backend per (model folder, backend name): an evaluation of both networks loads the model
 # once, and a TensorRT engine is built once per process.
-_RUNNERS: dict[tuple[Path, str], Runners] = {}
+_RUNNERS: dict[tuple[Path, str, tuple[float, float] | None], Runners] = {}
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:
@@ -56,24 +56,37 @@ def resolve_model_dir(model: str | Path | None) -> Path:
 
 
 def learned_runners(
-    model: str | Path | None, backend: str = "auto", network: str | None = None
+    model: str | Path | None,
+    backend: str = "auto",
+    network: str | None = None,
+    camera: tuple[float, float] | None = None,
 ) -> Runners:
-    """The model's networks on ``backend`` (cached per model folder and backend name).
+    """The model's networks on ``backend``, cached per model folder, backend and the camera
+    the visual network follows (one set of runners serves both networks where it can).
 
     network: "audio" or "visual" to refuse a model whose card says it never trained that one.
+    camera:  (horizontal FOV, pitch) in degrees of the images' camera (``follow_camera``);
+             None = any (the audio network does not depend on it).
     """
+    from slfm_ros.core.backends.model_source import read_model_source, require_trained
+
     if backend not in BACKEND_CHOICES:
         raise ConfigError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
     path = resolve_model_dir(model).resolve()
+    source = read_model_source(path, camera)
     if network is not None:
-        from slfm_ros.core.backends.model_source import read_model_source, require_trained
-
-        require_trained(read_model_source(path), network)
-    key = (path, backend)
+        require_trained(source, network)
+    if camera is None:
+        for (cached_path, cached_backend, _), runners in _RUNNERS.items():
+            if (cached_path, cached_backend) == (path, backend):
+                return runners
+    # source.camera is None where the camera changes nothing (the card's own, or a family
+    # whose visual network takes images as they come).
+    key = (path, backend, source.camera)
     if key not in _RUNNERS:
         from slfm_ros.core.backends import create_runners
 
-        _RUNNERS[key] = create_runners(path, backend=backend)
+        _RUNNERS[key] = create_runners(path, backend=backend, camera=source.camera)
     return _RUNNERS[key]
 
 
@@ -117,7 +130,8 @@ def build_visual_estimator(
     if kind in ("slfm", "auto"):
         from slfm_ros.core.estimators.learned import learned_visual_estimator
 
-        runners = learned_runners(model, backend, "visual")
+        camera = (math.degrees(hfov), math.degrees(pitch))
+        runners = learned_runners(model, backend, "visual", camera)
         learned = learned_visual_estimator(runners.config, runners.visual)
         if kind == "slfm":
             return learned

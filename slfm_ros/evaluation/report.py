@@ -299,7 +299,7 @@ def run_report(
             else None
         )
         visual = (
-            build_visual_estimator("slfm", model=path, backend=backend)
+            build_visual_estimator("slfm", hfov=hfov, pitch=pitch, model=path, backend=backend)
             if "visual" in trained
             else None
         )

@@ -219,14 +219,15 @@ SLFM_NODE = NodeSpec(
         ParamSpec(
             "hfov_deg",
             60.0,
-            "Horizontal field of view of the camera, used by the classical visual estimators",
+            "Horizontal field of view of the camera, used by the classical visual estimators and "
+            "by the learned one's cylinder reprojection",
             unit="deg",
         ),
         ParamSpec(
             "camera_pitch_deg",
             0.0,
             "Pitch of the camera's optical axis (+ up; the SLfM data uses -22.5), used by the "
-            "classical visual estimators",
+            "classical visual estimators and by the learned one's cylinder reprojection",
             unit="deg",
         ),
         # Receiver geometry (classical audio estimators).
