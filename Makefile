@@ -3,6 +3,8 @@
 #
 #   make setup   .venv with ROS 2 Kilted wheels, torch (CPU), audio_common_msgs, slfm_ros
 #   make demo    the main job on shipped defaults, no hardware needed
+#   make follow-demo  closed loop: a simulated robot turns to a talker (FOLLOW_AZIMUTH=150,
+#                FOLLOW_RECEIVER=stereo_array|spherical_head); plot in out/follow-demo/
 #   make test    all tests (TESTS=test/nodes to narrow, PYTEST_ARGS="-k mic", PYTEST_TIMEOUT s)
 #   make lint    ruff (lint + format check) and mypy on slfm_ros/core
 #   make bench   network latency per backend, then the real-time pipeline (BENCH_SECONDS=600)
@@ -20,6 +22,9 @@ PYTEST_TIMEOUT ?= 300
 PYTEST_ARGS ?=
 # Length of the timed stream of the pipeline benchmark (600 for the 10-minute soak).
 BENCH_SECONDS ?= 60
+# Where the talker of `make follow-demo` stands (degrees, left positive) and what hears it.
+FOLLOW_AZIMUTH ?= 150
+FOLLOW_RECEIVER ?= stereo_array
 # The sandboxes of several users share the machine: keep numeric libraries to one thread
 # unless the caller says otherwise.
 export OMP_NUM_THREADS ?= 1
@@ -27,7 +32,7 @@ export OMP_NUM_THREADS ?= 1
 # .venv's interpreter from setting its own library path.
 unexport _ROS_WHEELS_BOOTSTRAP_COMPLETE
 
-.PHONY: help setup test lint format demo bench clean distclean
+.PHONY: help setup test lint format demo follow-demo bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -49,6 +54,9 @@ format: setup
 
 demo: setup
 	$(BIN)/slfm demo
+
+follow-demo: setup
+	$(BIN)/slfm follow-demo --source-azimuth $(FOLLOW_AZIMUTH) --receiver $(FOLLOW_RECEIVER)
 
 bench: setup
 	$(BIN)/slfm bench --backend all

@@ -37,6 +37,14 @@ def files(pattern: str) -> list[str]:
 
 SHARE = os.path.join("share", PACKAGE)
 
+# The trainer lives in the repository's training/ folder and installs under a name of this
+# project, so that it cannot collide with another distribution's top-level `training`.
+TRAINER = "slfm_training"
+PACKAGES = find_packages(include=[PACKAGE, f"{PACKAGE}.*"]) + [
+    TRAINER,
+    *(f"{TRAINER}.{name}" for name in find_packages(where="training")),
+]
+
 DATA_FILES = [
     ("share/ament_index/resource_index/packages", [os.path.join("resource", PACKAGE)]),
     (SHARE, ["package.xml"]),
@@ -86,6 +94,8 @@ ENTRY_POINTS = {
         "mic_node = slfm_ros.nodes.mic_node:main",
         "camera_node = slfm_ros.nodes.camera_node:main",
         "slfm_node = slfm_ros.nodes.slfm_node:main",
+        "sound_follower = slfm_ros.nodes.sound_follower:main",
+        "sim_robot = slfm_ros.nodes.sim_robot_node:main",
         "slfm = slfm_ros.cli.main:main",
     ],
 }
@@ -94,7 +104,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     description="Sound Localization from Motion for ROS 2",
-    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
+    packages=PACKAGES,
+    package_dir={TRAINER: "training"},
     data_files=DATA_FILES,
     python_requires=">=3.10",
     install_requires=["setuptools"],

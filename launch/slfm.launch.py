@@ -1,9 +1,10 @@
 """ros2 launch slfm_ros slfm.launch.py [use_mic:=false] [namespace:=robot1] [backend:=torch] ...
 
-Starts mic_node, camera_node and slfm_node with config/slfm.yaml. The nodes, parameters and
-launch arguments come from slfm_ros.nodes.launch_description, which `slfm launch` (the runner
-for machines without ROS) uses too, so both start the same thing. `ros2 launch slfm_ros
-slfm.launch.py --show-args` lists the arguments.
+Starts mic_node, camera_node and slfm_node (and, with use_follower:=true, sound_follower)
+with config/slfm.yaml. The nodes, parameters and launch arguments come from
+slfm_ros.nodes.launch_description, which `slfm launch` (the runner for machines without ROS)
+uses too, so both start the same thing. `ros2 launch slfm_ros slfm.launch.py --show-args`
+lists the arguments.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ ROSDEP_KEYS = {
     "geometry_msgs": "geometry_msgs",
     "nav_msgs": "nav_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
+    "visualization_msgs": "visualization_msgs",
     "audio_common_msgs": "audio_common_msgs",
     "ament_index_python": "ament_index_python",
     "launch": "launch",
@@ -61,7 +62,8 @@ PYPI_ONLY = {
 # Installed together with the GPU driver stack, never from this package's dependencies; the
 # TensorRT back-end imports them only when selected and falls back without them.
 ACCELERATOR_ONLY = {"tensorrt", "pycuda", "cuda"}
-FIRST_PARTY = {PACKAGE, "training"}
+TRAINER = "slfm_training"
+FIRST_PARTY = {PACKAGE, TRAINER}
 
 
 @pytest.fixture(scope="module")
@@ -210,10 +212,23 @@ def test_unshipped_model_files_are_found() -> None:
 
 def test_data_files_ship_every_model_file(dist: Distribution) -> None:
     model_files = _model_files()
-    if not model_files:
-        pytest.skip("models/ holds no model files yet: no shipped model to look for")
+    assert "models/default/card.yaml" in model_files, "the default model is not in models/"
     missing = _unshipped(model_files, _data_files(dist))
     assert not missing, f"setup.py data_files do not install these model files: {missing}"
+
+
+def test_the_trainer_installs_under_a_name_of_this_project(dist: Distribution) -> None:
+    top_level = {name.split(".")[0] for name in dist.packages}
+    assert top_level == {PACKAGE, TRAINER}
+    assert dist.package_dir == {TRAINER: "training"}
+    expected = {TRAINER} | {
+        f"{TRAINER}.{p.parent.relative_to(REPO / 'training').as_posix().replace('/', '.')}"
+        for p in (REPO / "training").rglob("__init__.py")
+        if p.parent != REPO / "training"
+    }
+    assert set(p for p in dist.packages if p.startswith(TRAINER)) == expected
+    trainer = importlib.import_module(TRAINER)
+    assert Path(trainer.__file__).resolve().parent == REPO / "training"
 
 
 def test_console_scripts_resolve(dist: Distribution) -> None:
@@ -221,7 +236,14 @@ def test_console_scripts_resolve(dist: Distribution) -> None:
     for line in dist.entry_points["console_scripts"]:
         name, target = (part.strip() for part in line.split("="))
         scripts[name] = target
-    assert set(scripts) == {"mic_node", "camera_node", "slfm_node", "slfm"}
+    assert set(scripts) == {
+        "mic_node",
+        "camera_node",
+        "slfm_node",
+        "sound_follower",
+        "sim_robot",
+        "slfm",
+    }
     for name, target in scripts.items():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function)), name

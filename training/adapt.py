@@ -41,15 +41,15 @@ from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.errors import ConfigError, InputFormatError
 from slfm_ros.core.models.cue_direction import CueDirectionNet
-from training.audio_net_io import load_audio_net, save_like
-from training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
+from slfm_training.audio_net_io import load_audio_net, save_like
+from slfm_training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
 
 _NS_PER_S = 1_000_000_000
 
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    """Keys documented in ``training/configs/audio_adapt.yaml``."""
+    """Keys documented in ``training/configs/cue_audio/audio_adapt.yaml``."""
 
     rotation: str = "auto"
     camera_rate_hz: float = 5.0
@@ -93,7 +93,7 @@ def load_adapt_config(
 ) -> AdaptConfig:
     """The config of ``path`` (None: the defaults) with dotted ``overrides`` applied."""
     from slfm_ros.core.config_io import load_yaml_mapping
-    from training.label_free_run import apply_overrides
+    from slfm_training.label_free_run import apply_overrides
 
     data = dict(load_yaml_mapping(path)) if path is not None else {}
     return AdaptConfig.from_dict(apply_overrides(data, overrides))
@@ -239,8 +239,8 @@ def label_free_loss(
     without dropout or mirroring."""
     from slfm_ros.core.dsp.side_cue import side_votes
     from slfm_ros.core.models.consensus_losses import consensus_loss, side_loss
-    from training.cue_audio import aperture_inputs
-    from training.label_free_audio import _rows
+    from slfm_training.cue_audio import aperture_inputs
+    from slfm_training.label_free_audio import _rows
 
     net.eval()
     known = np.isfinite(data.max_itd_s)

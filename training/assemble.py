@@ -23,7 +23,7 @@ from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.checkpoint import save_model
 from slfm_ros.core.models.compact import CompactModelConfig, CueAudioConfig
 from slfm_ros.core.models.cue_direction import CueDirectionNet
-from training.audio_run import AUDIO_NET_FILE
+from slfm_training.audio_run import AUDIO_NET_FILE
 
 
 def load_audio_run(run: str | Path) -> tuple[CueAudioConfig, CueDirectionNet, dict[str, Any]]:
@@ -52,13 +52,18 @@ def assemble(
     name: str = "default",
     overwrite: bool = False,
 ) -> Path:
-    from training.stages.visual_cylinder import CONFIG_FILE, load_cylinder_pose
+    from slfm_training.stages.visual_cylinder import (
+        CONFIG_FILE,
+        RECIPE_COMMAND,
+        load_cylinder_pose,
+    )
 
     audio_cfg, audio_net, audio_info = load_audio_run(audio_run)
     visual_net = load_cylinder_pose(visual_run)
     visual_run_info = load_yaml_mapping(Path(visual_run) / CONFIG_FILE)
     visual_info = dict(visual_run_info.get("training") or {})
     visual_info["metrics"] = visual_run_info.get("metrics")
+    visual_info["command"] = visual_info.get("command") or RECIPE_COMMAND
     config = CompactModelConfig(audio_cfg, visual_net.cfg, name)
     card = {
         "family": "compact",
@@ -67,6 +72,21 @@ def assemble(
             "visual": visual_info.get("labels", "simulator camera turns"),
         },
         "stages": {"audio": audio_info, "visual": visual_info},
+        # The card's standard fields, per network; each stage above has the full recipe.
+        "training_data": {
+            "audio": audio_info.get("training_data"),
+            "visual": visual_info.get("data"),
+        },
+        "seed": {
+            "audio": {
+                "data": (audio_info.get("data") or {}).get("train_seed"),
+                "train": (audio_info.get("train") or {}).get("seed"),
+            },
+            "visual": {
+                "data": (visual_info.get("data") or {}).get("seed"),
+                "train": (visual_info.get("optim") or {}).get("seed"),
+            },
+        },
         "metrics": metrics or {},
     }
     return save_model(out, config, audio_net, visual_net, card_extra=card, overwrite=overwrite)

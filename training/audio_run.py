@@ -24,8 +24,8 @@ from slfm_ros.core.config_io import load_yaml_mapping
 from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig
-from training.cue_audio import CueTrainConfig, train_cues
-from training.cue_cache import build_cue_cache, cache_settings, load_cue_cache
+from slfm_training.cue_audio import CueTrainConfig, train_cues
+from slfm_training.cue_cache import build_cue_cache, cache_settings, load_cue_cache
 
 AUDIO_NET_FILE = "audio_net.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -138,6 +138,7 @@ def run_audio_training(
     metrics: dict[str, Any] = {
         "finished": finished,
         "epoch": state.epoch,
+        "best_epoch": state.best_epoch,
         "history": state.history,
         "cache_seconds": render_s,
         "train_windows": int(len(train["cues"])),
@@ -150,7 +151,8 @@ def run_audio_training(
         buffer = io.BytesIO()
         torch.save(
             {
-                "net": state.net.state_dict(),
+                "net": state.final_net().state_dict(),
+                "best_epoch": state.best_epoch,
                 "cues": cfg.cues.to_dict(),
                 "net_config": cfg.train.net.to_dict(),
                 "labels": LABELS,
@@ -158,7 +160,9 @@ def run_audio_training(
                 "data": cfg.source.get("data"),
                 "train": cfg.source.get("train"),
                 "command": command,
-                "metrics": state.history[-1] if state.history else {},
+                "metrics": state.history[state.best_epoch - 1 if state.best_epoch else -1]
+                if state.history
+                else {},
             },
             buffer,
         )

@@ -444,7 +444,7 @@ class TrainConfig:
         if not isinstance(config, ModelConfig):
             raise ConfigError(
                 "these stages train the ResNet family (preset full or small); the compact "
-                "family trains with `slfm train audio` (training/configs/audio_cues.yaml)"
+                "family trains with `slfm train audio` (training/configs/cue_audio/audio_cues.yaml)"
             )
         return config
 

@@ -7,8 +7,10 @@ every batch mirrors a random half of its windows (channels swapped, phi -> -phi)
 receiver's aperture from a random share, so the network works with and without it.
 
 The run is deterministic for a seed: epoch e shuffles with ``Generator(seed, e)``, and the
-checkpoint written after every epoch (weights, optimiser, schedule, epoch, history) resumes to
-exactly the weights an uninterrupted run reaches.
+checkpoint written after every epoch (weights, optimiser, schedule, epoch, history, best
+weights) resumes to exactly the weights an uninterrupted run reaches. With validation data the
+run keeps the weights of the epoch with the lowest validation MAE (``best_state``); the
+validation split is rendered from its own seed and never scored as the test.
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ from slfm_ros.core.models.cue_direction import CueDirectionNet
 
 @dataclass(frozen=True)
 class CueTrainConfig:
-    """Keys documented in ``training/configs/audio_cues.yaml`` (section ``train``)."""
+    """Keys documented in ``training/configs/cue_audio/audio_cues.yaml`` (section ``train``)."""
 
-    epochs: int = 40
+    epochs: int = 12
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    target_sigma_deg: float = 4.0
+    target_sigma_deg: float = 3.0
     mirror_probability: float = 0.5
     hide_aperture_probability: float = 0.5
     seed: int = 0
@@ -101,6 +103,14 @@ class TrainState:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    best_state: dict[str, Any] | None = None
+    best_epoch: int = 0
+
+    def final_net(self) -> CueDirectionNet:
+        """The best validated weights when there were any, else the last ones."""
+        if self.best_state is not None:
+            self.net.load_state_dict(self.best_state)
+        return self.net.eval()
 
 
 def new_state(
@@ -130,6 +140,8 @@ def save_checkpoint(path: str | Path, state: TrainState, cfg: CueTrainConfig) ->
             "scheduler": state.scheduler.state_dict(),
             "epoch": state.epoch,
             "history": state.history,
+            "best_state": state.best_state,
+            "best_epoch": state.best_epoch,
             "train_config": asdict(cfg),
         },
         buffer,
@@ -144,6 +156,8 @@ def load_checkpoint(path: str | Path, state: TrainState) -> None:
     state.scheduler.load_state_dict(data["scheduler"])
     state.epoch = int(data["epoch"])
     state.history = list(data["history"])
+    state.best_state = data.get("best_state")
+    state.best_epoch = int(data.get("best_epoch", 0))
 
 
 def train_cues(
@@ -214,6 +228,12 @@ def train_cues(
             record["val_mae_deg"] = float(err.mean())
             record["val_median_deg"] = float(np.median(err))
         state.history.append(record)
+        if "val_mae_deg" in record and (
+            state.best_state is None
+            or record["val_mae_deg"] < state.history[state.best_epoch - 1]["val_mae_deg"]
+        ):
+            state.best_epoch = state.epoch
+            state.best_state = {k: v.detach().clone() for k, v in state.net.state_dict().items()}
         log.write(
             f"epoch {state.epoch}/{cfg.epochs} loss {record['loss']:.4f}"
             + (f" val MAE {record['val_mae_deg']:.2f} deg" if "val_mae_deg" in record else "")

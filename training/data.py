@@ -46,7 +46,7 @@ from slfm_ros.core.models.visual_pose import preprocess_images_numpy
 from slfm_ros.core.sim.camera_effects import colour_jitter
 from slfm_ros.core.sim.dataset import OnTheFlyDataset, SampleSource, ShardedDataset
 from slfm_ros.core.sim.scene import MultiViewSample, SceneConfig
-from training.config import DataConfig, EgomotionConfig
+from slfm_training.config import DataConfig, EgomotionConfig
 
 
 @dataclass

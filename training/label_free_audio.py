@@ -41,7 +41,7 @@ from slfm_ros.core.models.consensus_losses import (
     side_loss,
 )
 from slfm_ros.core.models.cue_direction import CueDirectionNet
-from training.cue_audio import (
+from slfm_training.cue_audio import (
     TrainState,
     aperture_inputs,
     folded_error_deg,
@@ -53,7 +53,8 @@ from training.cue_audio import (
 
 @dataclass(frozen=True)
 class LabelFreeConfig:
-    """Keys documented in ``training/configs/audio_label_free.yaml`` (section ``train``)."""
+    """Keys documented in ``training/configs/cue_audio/audio_label_free.yaml`` (section
+    ``train``)."""
 
     epochs: int = 40
     batch_size: int = 64

@@ -22,10 +22,10 @@ from slfm_ros.core.config_io import load_yaml_mapping
 from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ViewTurns
-from training.audio_net_io import load_audio_net, save_audio_net
-from training.audio_run import CHECKPOINT_FILE, resolve_net_section
-from training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
-from training.multiview_cache import cached_multiview
+from slfm_training.audio_net_io import load_audio_net, save_audio_net
+from slfm_training.audio_run import CHECKPOINT_FILE, resolve_net_section
+from slfm_training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
+from slfm_training.multiview_cache import cached_multiview
 
 AUDIO_NET_FILE = "audio_net.pt"
 LABELS = "none"
@@ -105,7 +105,7 @@ def run_label_free(
     command: str = "",
 ) -> dict[str, Any]:
     """Train into ``out``; returns the metrics. Refuses to reuse a run folder without resume."""
-    from training.audio_run import _plot
+    from slfm_training.audio_run import _plot
 
     out = Path(out)
     checkpoint = out / CHECKPOINT_FILE

@@ -6,7 +6,7 @@ warm-up and cosine decay, gradient clipping, mixed precision on CUDA and
 DistributedDataParallel under torchrun (WORLD_SIZE > 1; every process reads its own slice of
 each global batch). Every ``checkpoint_every`` steps it writes ``checkpoint.pt`` atomically
 (temporary file + os.replace) with the weights, optimiser, scheduler, grad scaler, RNG states
-and early-stopping state; the data position is the step itself (see ``training.data``), so
+and early-stopping state; the data position is the step itself (see ``slfm_training.data``), so
 ``resume=True`` continues exactly where the checkpoint left off.
 
 Output directory::
@@ -46,8 +46,8 @@ from slfm_ros.core.models.audio_direction import AudioDirectionNet
 from slfm_ros.core.models.checkpoint import load_model, save_model
 from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.visual_pose import VisualPoseNet
-from training.config import TrainConfig, train_config_from_mapping
-from training.data import (
+from slfm_training.config import TrainConfig, train_config_from_mapping
+from slfm_training.data import (
     Batch,
     EvalSamples,
     SampleTransform,
@@ -57,7 +57,7 @@ from training.data import (
     train_loader,
     turn_meter_for,
 )
-from training.runtime import (
+from slfm_training.runtime import (
     DistContext,
     TrainingError,
     atomic_save,
@@ -70,9 +70,9 @@ from training.runtime import (
     seed_everything,
     set_rng_state,
 )
-from training.sign import resolve_rotation_sign, resolve_sign
-from training.stages import Stage, audio_net, get_stage, visual_net
-from training.stages.slfm import pair_predictions
+from slfm_training.sign import resolve_rotation_sign, resolve_sign
+from slfm_training.stages import Stage, audio_net, get_stage, visual_net
+from slfm_training.stages.slfm import pair_predictions
 
 CHECKPOINT_FILE = "checkpoint.pt"
 BEST_FILE = "best.pt"

@@ -1,12 +1,12 @@
 """Score compact audio networks and GCC-PHAT on data with ground truth (a measuring tool).
 
-    python -m training.score_audio --nets A [B ...] --split DIR [--limit N]
+    python -m slfm_training.score_audio --nets A [B ...] --split DIR [--limit N]
         a split written by ``slfm simulate``: every view clip whose target is in front, as
         ``slfm_ros.evaluation.synthetic_eval`` scores it (GCC-PHAT with the split's receiver)
-    python -m training.score_audio --nets A [B ...] --bags BAG [...] --receiver SPEC
+    python -m slfm_training.score_audio --nets A [B ...] --bags BAG [...] --receiver SPEC
         bags with /ground_truth/sound_direction (``slfm bag make``): every 1 s window with
         sound, against the truth at its centre; GCC-PHAT with the true geometry of SPEC
-    python -m training.score_audio --nets A [B ...] --receiver SPEC --scenes N [--seed S]
+    python -m slfm_training.score_audio --nets A [B ...] --receiver SPEC --scenes N [--seed S]
         N fresh single-window renders through the receiver SPEC, azimuths over the full circle,
         rooms and sources as the training distribution (``slfm_ros.core.sim.audio_examples``)
 
@@ -32,7 +32,7 @@ from slfm_ros.core.estimators.base import AudioEstimator
 from slfm_ros.core.estimators.cue_audio import CueAudioEstimator
 from slfm_ros.core.geometry.interaural import InterauralGeometry
 from slfm_ros.evaluation.metrics import azimuth_errors
-from training.audio_net_io import AudioNet, load_audio_net
+from slfm_training.audio_net_io import AudioNet, load_audio_net
 
 
 def cue_estimator(
@@ -140,7 +140,9 @@ def render_clips(spec: str, scenes: int, seed: int) -> list[tuple[np.ndarray, in
 
     from slfm_ros.core.sim.audio_examples import AudioExampleConfig, example_rng, render_examples
 
-    base = yaml.safe_load((Path(__file__).parent / "configs" / "audio_cues.yaml").read_text())
+    base = yaml.safe_load(
+        (Path(__file__).parent / "configs" / "cue_audio" / "audio_cues.yaml").read_text()
+    )
     examples = dict(base["examples"])
     kind, _, value = spec.partition(":")
     receivers: dict[str, Any] = {"weights": [0.0, 0.0, 0.0], "sofa_files": []}
@@ -160,7 +162,9 @@ def render_clips(spec: str, scenes: int, seed: int) -> list[tuple[np.ndarray, in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.score_audio", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m slfm_training.score_audio", description=__doc__
+    )
     parser.add_argument("--nets", nargs="*", default=[])
     parser.add_argument("--split")
     parser.add_argument("--limit", type=int)

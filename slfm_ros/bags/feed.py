@@ -3,11 +3,12 @@
 ``NodeFeed`` hands the rclpy messages a subscription would deliver to the node's own
 ``MessageDispatcher`` (``slfm_ros.nodes.message_dispatch``): the same conversions, the same
 ``StreamingLocalizer`` calls with the receive time, the same skipping of a repeated
-AudioInfo, the same ``image_encoding`` event and the same output messages. After each message
-every window that became due gets its direction and then, at once, ``finish_window`` and its
-camera yaw; the messages and the event codes go to an ``OutputLog`` instead of publishers and
-/diagnostics. The node runs ``finish_window`` on a second thread; following at once is what
-the node does whenever its camera part keeps up.
+AudioInfo, the same ``image_encoding`` event, the same sound tracking and the same output
+messages. After each message every window that became due is tracked and gets its direction,
+source and track list, and then, at once, ``finish_window``, whose camera yaw goes to the
+tracker's rotation inputs and out; the messages and the event codes go to an ``OutputLog``
+instead of publishers and /diagnostics. The node runs ``finish_window`` on a second thread;
+following at once is what the node does whenever its camera part keeps up.
 """
 
 from __future__ import annotations
@@ -39,17 +40,24 @@ class NodeFeed:
             log.add_event(event.code)
 
     def handle(self, kind: str, msg: Any, arrival_ns: int) -> list[PipelineEvent]:
-        """``kind`` is "info", "audio" or "image"; returns the input's events."""
+        """``kind`` is "info", "audio", "image", "odom" or "imu"; returns the input's events."""
         result = self.dispatcher.feed(kind, msg, arrival_ns)
         for event in result.events:
             self.log.add_event(event.code)
         for pending in result.pending_windows:
-            direction = self.dispatcher.direction_message(pending)
-            if direction is not None:
-                self.log.add_direction(direction)
+            out = self.dispatcher.window_outputs(pending)
+            for event in out.tracking.events:
+                self.log.add_event(event.code)
+            if out.direction is not None:
+                self.log.add_direction(out.direction)
+            if out.source is not None:
+                self.log.add_source(out.source)
+            self.log.add_tracks(out.tracks)
             window = self.pipeline.finish_window(pending)
             self.windows.append(window)
             for event in window.events:
+                self.log.add_event(event.code)
+            for event in self.dispatcher.take_camera_yaw(window, pending.restart_tracking):
                 self.log.add_event(event.code)
             yaw = self.dispatcher.yaw_message(window)
             if yaw is not None:

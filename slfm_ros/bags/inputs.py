@@ -1,14 +1,19 @@
 """Which topics of a bag feed the evaluation, and what the bag's streams look like.
 
 ``plan_inputs`` picks the audio, AudioInfo, image and ground-truth topics (by message type;
-names only break ties or come from the user) and says which parts are unusable and why.
+names only break ties or come from the user) and says which parts are unusable and why. The
+robot's odometry (``/odom``, or a single topic named ``.../odom``) and IMU (a single
+sensor_msgs/Imu topic) are optional rotation inputs of the sound tracker; without them the
+node's own camera yaw is its rotation input.
 ``StreamStats`` collects, while a replay reads the bag, the facts the scores need: the audio
 span, chunk stamps, image stamps, the ground truth and unreadable messages.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +25,7 @@ from slfm_ros.bags.topics import (
     DEFAULT_TOPICS,
     DIRECTION_TYPE,
     IMAGE_TYPE,
+    IMU_TYPE,
     ODOMETRY_TYPE,
     UNSUPPORTED_TYPES,
 )
@@ -38,6 +44,8 @@ class InputPlan:
     audio: str = ""
     audio_info: str = ""
     image: str = ""
+    odom: str = ""
+    imu: str = ""
     truth_direction: str = ""
     truth_yaw: str = ""
     problems: list[str] = field(default_factory=list)
@@ -52,7 +60,20 @@ class InputPlan:
 
     @property
     def input_topics(self) -> list[str]:
-        return [t for t in (self.audio_info, self.audio, self.image) if t]
+        return [t for t in (self.audio_info, self.audio, self.image, self.odom, self.imu) if t]
+
+    def for_node(self, params: dict[str, Any]) -> InputPlan:
+        """This plan without the rotation inputs the node does not subscribe to with
+        ``params`` (its rotation_source)."""
+        from slfm_ros.nodes.message_dispatch import rotation_kinds
+
+        kinds = rotation_kinds(params)
+        return dataclasses.replace(
+            self,
+            odom=self.odom if "odom" in kinds else "",
+            imu=self.imu if "imu" in kinds else "",
+            problems=self.problems,
+        )
 
     @property
     def truth_topics(self) -> list[str]:
@@ -109,11 +130,30 @@ def _pick(
     return ""
 
 
+def _pick_optional(
+    reader: BagReader, wanted_type: str, what: str, requested: str, names: list[str]
+) -> tuple[str, str]:
+    """(topic or "", problem or "") of an optional input: ``requested``, else the first of
+    ``names`` that exists, else none."""
+
+    def usable(name: str) -> bool:
+        topic = reader.topics.get(name)
+        return topic is not None and topic.msgtype == wanted_type and topic.count > 0
+
+    if requested:
+        if usable(requested):
+            return requested, ""
+        return "", f"{what}: topic {requested} is not a {wanted_type} topic with messages"
+    return next((n for n in names if usable(n)), ""), ""
+
+
 def plan_inputs(
     reader: BagReader,
     audio_topic: str = "",
     audio_info_topic: str = "",
     image_topic: str = "",
+    odom_topic: str = "",
+    imu_topic: str = "",
 ) -> InputPlan:
     """Choose the topics (see module doc). InputFormatError when neither the audio nor the
     camera part is usable."""
@@ -139,6 +179,16 @@ def plan_inputs(
     if plan.image and reader.topics[plan.image].count == 0:
         problems.append(f"image: topic {plan.image} has no messages")
         plan.image = ""
+    odometry = [d.odom] + sorted(
+        t for t in reader.topics_of_type(ODOMETRY_TYPE) if t.endswith("/odom") and t != d.odom
+    )
+    plan.odom, problem = _pick_optional(reader, ODOMETRY_TYPE, "odometry", odom_topic, odometry)
+    problems += [problem] if problem else []
+    imus = reader.topics_of_type(IMU_TYPE)
+    plan.imu, problem = _pick_optional(
+        reader, IMU_TYPE, "imu", imu_topic, imus if len(imus) == 1 else []
+    )
+    problems += [problem] if problem else []
     for attr, name, msgtype in (
         ("truth_direction", d.truth_direction, DIRECTION_TYPE),
         ("truth_yaw", d.truth_yaw, ODOMETRY_TYPE),
@@ -238,6 +288,8 @@ class BagDispatcher:
             plan.audio_info: "info",
             plan.audio: "audio",
             plan.image: "image",
+            plan.odom: "odom",
+            plan.imu: "imu",
             plan.truth_direction: "truth_direction",
             plan.truth_yaw: "truth_yaw",
         }
@@ -247,6 +299,8 @@ class BagDispatcher:
                 "info": AUDIO_INFO_TYPE,
                 "audio": AUDIO_TYPE,
                 "image": IMAGE_TYPE,
+                "odom": ODOMETRY_TYPE,
+                "imu": IMU_TYPE,
                 "truth_direction": DIRECTION_TYPE,
                 "truth_yaw": ODOMETRY_TYPE,
             }[kind]
@@ -289,6 +343,8 @@ class BagDispatcher:
             self.stats.note_audio(stamp_ns, len(data))
         elif kind == "image":
             self.stats.note_image(conv.stamp_to_ns(msg.header.stamp))
+        elif kind in ("odom", "imu"):
+            pass  # the tracker's rotation inputs: fed to the node as they are
         else:
             stamp = conv.stamp_to_ns(msg.header.stamp)
             o = msg.pose.pose.orientation

@@ -5,12 +5,16 @@ Topics (``slfm_ros.bags.topics.DEFAULT_TOPICS``)
     /audio/audio_info              AudioInfo, once at the start (latched QoS)
     /audio/audio_stamped           AudioDataStamped, S16LE chunks stamped with their first sample
     /camera/image_raw              Image rgb8; /camera/camera_info CameraInfo (same stamps)
+    /odom                          Odometry of the simulated robot (odom -> base_link: yaw,
+                                   position, body-frame velocities) at ODOM_RATE_HZ, as a
+                                   wheel-odometry driver would publish it (slfm_node's
+                                   rotation input)
     /ground_truth/sound_direction  PoseWithCovarianceStamped of the target source's azimuth in
                                    the microphone frame, one per audio chunk (at its stamp)
     /ground_truth/camera_yaw       Odometry of the robot's yaw (and position), one per image
 Record times (the bag's own timestamps) are those of a recorder on the robot: an audio chunk
 is recorded when its last sample is captured, an image ``IMAGE_TRANSFER_S`` after exposure,
-ground truth at its stamp.
+odometry ``ODOM_TRANSFER_S`` after its stamp, ground truth at its stamp.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from slfm_ros.bags.scenarios import RenderedScene, StreamSettings, render_scene
 from slfm_ros.bags.topics import (
     AUDIO_INFO_TYPE,
     AUDIO_TYPE,
+    BASE_FRAME,
     CAMERA_FRAME,
     CAMERA_INFO_TYPE,
     CAMERA_OPTICAL_FRAME,
@@ -38,6 +43,10 @@ from slfm_ros.bags.writer import BagWriter
 _NS_PER_S = 1_000_000_000
 SAMPLE_FORMAT = "S16LE"
 IMAGE_TRANSFER_S = 0.01
+ODOM_RATE_HZ = 50.0
+ODOM_TRANSFER_S = 0.002
+# Covariance of the simulated odometry's measured entries (yaw, x, y and their rates).
+ODOM_VARIANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,35 @@ def camera_info_msg(settings: StreamSettings, stamp_ns: int) -> object:
     return msg
 
 
+def robot_odometry_msg(scene: RenderedScene, t: float, stamp_ns: int) -> object:
+    """nav_msgs/Odometry of the simulated robot at ``t`` s (odom -> base_link): pose, and
+    the twist in the body frame (linear velocity by a central difference)."""
+    from slfm_ros.nodes.msg_conversions import camera_yaw_msg
+
+    yaw = float(scene.yaw(t))
+    rate = float(scene.yaw_rate(t))
+    msg = camera_yaw_msg(yaw, ODOM_VARIANCE, rate, ODOM_VARIANCE, stamp_ns, ODOM_FRAME, BASE_FRAME)
+    x, y = (float(v) for v in scene.position(t))
+    msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
+    dt = 1e-3
+    vx, vy = (scene.position(t + dt) - scene.position(t - dt)) / (2 * dt)
+    msg.twist.twist.linear.x = float(math.cos(yaw) * vx + math.sin(yaw) * vy)
+    msg.twist.twist.linear.y = float(-math.sin(yaw) * vx + math.cos(yaw) * vy)
+    pose_cov = list(msg.pose.covariance)
+    pose_cov[0] = pose_cov[7] = ODOM_VARIANCE
+    msg.pose.covariance = pose_cov
+    twist_cov = list(msg.twist.covariance)
+    twist_cov[0] = twist_cov[7] = ODOM_VARIANCE
+    msg.twist.covariance = twist_cov
+    return msg
+
+
+def odometry_times(scene: RenderedScene) -> list[float]:
+    """Times (s) of the robot's odometry messages."""
+    count = int(math.floor(scene.seconds * ODOM_RATE_HZ + 1e-9))
+    return [i / ODOM_RATE_HZ for i in range(count)]
+
+
 def _schedule(scene: RenderedScene) -> list[tuple[int, int, str, int]]:
     """(record ns, order, kind, index) of every message, in record order."""
     s = scene.settings
@@ -87,6 +125,9 @@ def _schedule(scene: RenderedScene) -> list[tuple[int, int, str, int]]:
         stamp = start + int(round(t * _NS_PER_S))
         items.append((stamp, 1, "truth_yaw", i))
         items.append((stamp + transfer, 3, "image", i))
+    odom_transfer = int(round(ODOM_TRANSFER_S * _NS_PER_S))
+    for i, t in enumerate(odometry_times(scene)):
+        items.append((start + int(round(t * _NS_PER_S)) + odom_transfer, 4, "odom", i))
     items.sort()
     return items
 
@@ -103,11 +144,13 @@ def write_scene(
     chunk = s.chunk_frames
     starts = scene.chunk_starts()
     image_times = scene.image_times()
+    odom_times = odometry_times(scene)
     with BagWriter(path, storage) as bag:
         bag.add_topic(t.audio_info, AUDIO_INFO_TYPE, "latched")
         bag.add_topic(t.audio, AUDIO_TYPE, "reliable")
         bag.add_topic(t.image, IMAGE_TYPE, "sensor")
         bag.add_topic(t.camera_info, CAMERA_INFO_TYPE, "sensor")
+        bag.add_topic(t.odom, ODOMETRY_TYPE, "reliable")
         if ground_truth:
             bag.add_topic(t.truth_direction, DIRECTION_TYPE, "reliable")
             bag.add_topic(t.truth_yaw, ODOMETRY_TYPE, "reliable")
@@ -150,6 +193,10 @@ def write_scene(
                 x, y = (float(v) for v in scene.position(sec))
                 msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
                 bag.write(t.truth_yaw, record_ns, msg)
+            elif kind == "odom":
+                sec = odom_times[i]
+                stamp = s.start_ns + int(round(sec * _NS_PER_S))
+                bag.write(t.odom, record_ns, robot_odometry_msg(scene, sec, stamp))
             else:
                 sec = float(image_times[i])
                 stamp = s.start_ns + int(round(sec * _NS_PER_S))

@@ -1,8 +1,9 @@
 """The outputs of one replay, read from the messages slfm_node publishes.
 
 Offline and live replays both fill an ``OutputLog`` from ``PoseWithCovarianceStamped``
-(~/sound_direction) and ``Odometry`` (~/camera_yaw) messages through the same functions, so
-the two modes are scored by identical code.
+(~/sound_direction, ~/sound_source), ``DiagnosticArray`` (~/sound_tracks) and ``Odometry``
+(~/camera_yaw) messages through the same functions, so the two modes are scored by identical
+code.
 """
 
 from __future__ import annotations
@@ -41,6 +42,29 @@ class YawOutput:
     received_ns: int | None = None
 
 
+@dataclass(frozen=True)
+class SourceOutput:
+    """A published ~/sound_source: stamp (ns), world bearing (rad), its variance (rad^2)."""
+
+    stamp_ns: int
+    bearing: float
+    variance: float
+
+
+@dataclass(frozen=True)
+class TrackOutput:
+    """One track of a published ~/sound_tracks (angles in rad)."""
+
+    stamp_ns: int
+    track_id: int
+    state: str
+    primary: bool
+    world_bearing: float
+    body_bearing: float
+    variance: float
+    front_probability: float
+
+
 @dataclass
 class OutputLog:
     """Everything a replay observed.
@@ -53,6 +77,8 @@ class OutputLog:
     mode: str
     directions: list[DirectionOutput] = field(default_factory=list)
     yaws: list[YawOutput] = field(default_factory=list)
+    sources: list[SourceOutput] = field(default_factory=list)
+    tracks: list[TrackOutput] = field(default_factory=list)
     estimators: str = ""
     backend: str = ""
     fallback_reason: str = ""
@@ -69,6 +95,34 @@ class OutputLog:
         azimuth = float(yaw_from_quaternion(o.x, o.y, o.z, o.w))
         variance = float(msg.pose.covariance[_YAW_VAR])
         self.directions.append(DirectionOutput(stamp, azimuth, variance, received_ns))
+
+    def add_source(self, msg: Any) -> None:
+        """Record a PoseWithCovarianceStamped published on ~/sound_source."""
+        o = msg.pose.pose.orientation
+        stamp = int(msg.header.stamp.sec) * _NS_PER_S + int(msg.header.stamp.nanosec)
+        bearing = float(yaw_from_quaternion(o.x, o.y, o.z, o.w))
+        self.sources.append(SourceOutput(stamp, bearing, float(msg.pose.covariance[_YAW_VAR])))
+
+    def add_tracks(self, msg: Any) -> None:
+        """Record the tracks of a DiagnosticArray published on ~/sound_tracks."""
+        stamp = int(msg.header.stamp.sec) * _NS_PER_S + int(msg.header.stamp.nanosec)
+        for status in msg.status:
+            v = {kv.key: kv.value for kv in status.values}
+            try:
+                self.tracks.append(
+                    TrackOutput(
+                        stamp,
+                        int(v["id"]),
+                        v["state"],
+                        v["primary"] == "true",
+                        float(v["world_bearing_rad"]),
+                        float(v["body_bearing_rad"]),
+                        float(v["bearing_variance_rad2"]),
+                        float(v["front_probability"]),
+                    )
+                )
+            except (KeyError, ValueError):
+                self.notes.append(f"unreadable ~/sound_tracks status {status.name!r} skipped")
 
     def add_yaw(self, msg: Any, received_ns: int | None = None) -> None:
         """Record an Odometry published on ~/camera_yaw."""
@@ -112,6 +166,8 @@ class OutputLog:
         """The log with outputs in stamp order (receive order may differ live)."""
         self.directions.sort(key=lambda d: d.stamp_ns)
         self.yaws.sort(key=lambda y: y.stamp_ns)
+        self.sources.sort(key=lambda s: s.stamp_ns)
+        self.tracks.sort(key=lambda t: t.stamp_ns)
         return self
 
     @property

@@ -7,9 +7,10 @@
 2. Once the node's subscriptions match the player's publishers, the bag's input messages are
    published in record order at their record times (divided by ``rate``), as the stored CDR
    bytes (``ros2 bag play`` does the same); header stamps are kept.
-3. The node's ~/sound_direction, ~/camera_yaw and /diagnostics are recorded with their wall
-   receive times until the outputs stop (or ``drain_s`` after the end), then the node is
-   stopped. Latency is receive time minus the wall time at which the window end was played.
+3. The node's ~/sound_direction, ~/sound_source, ~/sound_tracks, ~/camera_yaw and
+   /diagnostics are recorded with their wall receive times until the outputs stop (or
+   ``drain_s`` after the end), then the node is stopped. Latency is receive time minus the
+   wall time at which the window end was played.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class _Session:
             (plan.audio_info, latched),
             (plan.audio, reliable),
             (plan.image, reliable),
+            (plan.odom, reliable),
+            (plan.imu, reliable),
         ):
             if topic:
                 self.publishers[topic] = self.node.create_publisher(
@@ -90,6 +93,12 @@ class _Session:
                 PoseWithCovarianceStamped, f"{base}/sound_direction", self._on_direction, outputs
             ),
             self.node.create_subscription(Odometry, f"{base}/camera_yaw", self._on_yaw, outputs),
+            self.node.create_subscription(
+                PoseWithCovarianceStamped, f"{base}/sound_source", self._on_source, outputs
+            ),
+            self.node.create_subscription(
+                DiagnosticArray, f"{base}/sound_tracks", self._on_tracks, outputs
+            ),
         ]
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, outputs)
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -112,6 +121,15 @@ class _Session:
         now = time.time_ns()
         with self._lock:
             self.log.add_yaw(msg, now)
+            self.last_output_wall = time.monotonic()
+
+    def _on_source(self, msg: Any) -> None:
+        with self._lock:
+            self.log.add_source(msg)
+
+    def _on_tracks(self, msg: Any) -> None:
+        with self._lock:
+            self.log.add_tracks(msg)
             self.last_output_wall = time.monotonic()
 
     def _on_diag(self, msg: Any) -> None:
@@ -161,6 +179,8 @@ def replay_live(
     node_params["audio_topic"] = ns + (plan.audio or unused + "_audio")
     node_params["audio_info_topic"] = ns + (plan.audio_info or unused + "_audio_info")
     node_params["image_topic"] = ns + (plan.image or unused + "_image")
+    node_params["odom_topic"] = ns + (plan.odom or unused + "_odom")
+    node_params["imu_topic"] = ns + (plan.imu or unused + "_imu")
     params_file = write_node_params(node_params, folder / "slfm_node_params.yaml")
     launch = plan_nodes(
         {
@@ -170,6 +190,7 @@ def replay_live(
             "namespace": ns,
         }
     )
+    plan = plan.for_node(params)
     stats = StreamStats()
     dispatcher = BagDispatcher(plan, stats)
     classes = {t: dispatcher.types.cls(reader.topics[t].msgtype) for t in plan.input_topics}

@@ -46,6 +46,7 @@ class Replay:
 def replay_offline(reader: BagReader, plan: InputPlan, params: dict[str, ParamValue]) -> Replay:
     """Replay ``reader``'s planned topics through an in-process pipeline configured by
     ``params`` (slfm_node's parameter values)."""
+    plan = plan.for_node(params)
     stats = StreamStats()
     dispatcher = BagDispatcher(plan, stats)
     pipeline = StreamingLocalizer(PipelineConfig.from_params(params))

@@ -3,7 +3,8 @@
 ``build_report`` gathers the scores (``slfm_ros.bags.scoring``), what was run and what was
 wrong with the input into one JSON-ready dict; ``write_report`` writes it to a folder as
 report.json, summary.md and, when there are outputs, azimuth.png (azimuth over time with the
-truth), yaw.png (camera yaw over time with the truth) and errors.png (error histograms).
+truth and the moment front/back was decided), yaw.png (camera yaw over time with the truth)
+and errors.png (error histograms).
 """
 
 from __future__ import annotations
@@ -122,6 +123,15 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             ("azimuth median (front-folded)", _fmt(report.get("azimuth_median_deg"), " deg")),
             ("azimuth MAE (raw)", _fmt(report.get("azimuth_mae_raw_deg"), " deg")),
             ("left/right accuracy", _fmt(report.get("lr_accuracy"))),
+            (
+                "azimuth MAE (unfolded, from front/back decision)",
+                _fmt(report.get("azimuth_unfolded_mae_deg"), " deg"),
+            ),
+            (
+                "front/back decided after the first turn",
+                _fmt(report.get("front_back_decided_after_turn_s"), " s"),
+            ),
+            ("front/back ever decided wrongly", _fmt(report.get("front_back_ever_wrong"))),
             ("camera yaw MAE", _fmt(report.get("yaw_mae_deg"), " deg")),
             ("camera yaw median", _fmt(report.get("yaw_median_deg"), " deg")),
         ]
@@ -141,8 +151,37 @@ def table_rows(report: dict[str, Any]) -> list[tuple[str, str]]:
             ("audio/camera consistency (front)", _fmt(report.get("consistency_front_deg"), " deg")),
             ("audio/camera consistency (back)", _fmt(report.get("consistency_back_deg"), " deg")),
             ("source side", _fmt(report.get("source_side"))),
+            ("front/back decided at", _fmt(report.get("front_back_decided_at_s"), " s")),
+            (
+                "front probability (last window)",
+                _fmt(report.get("primary_front_probability_final")),
+            ),
         ]
     return rows
+
+
+def side_by_side(columns: list[tuple[str, list[tuple[str, str]]]]) -> str:
+    """Tables of several runs on the same bag as one, a column per run (rows of the first)."""
+    names = [name for name, _ in columns]
+    values = [dict(rows) for _, rows in columns]
+    keys = [k for k, _ in columns[0][1]]
+    for _, rows in columns[1:]:
+        keys += [k for k, _ in rows if k not in keys]
+    width = max(len(k) for k in keys)
+    widths = [
+        max(len(n), *(len(v.get(k, "")) for k in keys)) for n, v in zip(names, values, strict=True)
+    ]
+    header = (
+        "  "
+        + " " * width
+        + "  "
+        + "  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
+    )
+    lines = [header]
+    for k in keys:
+        cells = "  ".join(v.get(k, "-").ljust(w) for v, w in zip(values, widths, strict=True))
+        lines.append(f"  {k.ljust(width)}  {cells}")
+    return "\n".join(lines)
 
 
 def format_table(rows: list[tuple[str, str]]) -> str:
@@ -191,12 +230,23 @@ def _plots(report: dict[str, Any], folder: Path) -> list[Path]:
             # Break the line where the angle wraps around +-180.
             truth[1:][np.abs(np.diff(truth)) > 180.0] = np.nan
             ax.plot(t, truth, "k-", lw=1.2, label="truth (window centre)")
+            if (
+                report.get("front_back_decided_at_s") is not None
+                and "truth_curve_now_azimuth_deg" in s
+            ):
+                # Tracked directions describe their stamp, not their window's centre.
+                now = np.asarray(s["truth_curve_now_azimuth_deg"], dtype=np.float64)
+                now[1:][np.abs(np.diff(now)) > 180.0] = np.nan
+                ax.plot(t, now, "-", color="0.55", lw=1.0, label="truth (now: tracked output)")
             if np.any(np.abs(truth) > 90.0):
                 # A two-microphone receiver hears the front/back mirror of a source behind.
                 mirror = np.where(truth >= 0, 180.0 - truth, -180.0 - truth)
                 folded = np.where(np.abs(truth) > 90.0, mirror, truth)
                 ax.plot(t, folded, "k--", lw=1.0, label="truth, front-folded")
         ax.plot(s["direction_t_s"], s["azimuth_deg"], ".", ms=4, label="sound direction")
+        decided = report.get("front_back_decided_at_s")
+        if decided is not None:
+            ax.axvline(decided, color="tab:green", lw=1.0, ls=":", label="front/back decided")
         ax.set_xlabel("time (s)")
         ax.set_ylabel("azimuth (deg, left +)")
         ax.set_title(title, fontsize=9)

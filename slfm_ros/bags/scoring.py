@@ -9,8 +9,20 @@ Sound azimuth (with ground truth)
     Each published direction (stamp E) is compared with the true azimuth at the centre of its
     window, E - window_s / 2 (what the window's audio heard), with the metrics of
     ``slfm_ros.evaluation.metrics``: front-folded MAE / median and left/right accuracy; the raw
-    (unfolded) errors are reported too. Only published directions are scored: windows without
+    (unfolded) errors are reported too. A tracked direction (``sound_direction_output``
+    tracked, published while the primary track is resolved) is the direction at E itself, so
+    it is compared with the truth at E. Only published directions are scored: windows without
     an estimate count against ``coverage``, not the error.
+Front/back tracking (with ground truth, from ~/sound_tracks)
+    first turn: the first moment the robot's true yaw rate exceeds ``TURN_RATE_RAD_S``.
+    decided: the first window whose primary track is resolved; ``front_back_decided_after_turn_s``
+    is its time after the first turn. From then on, ``azimuth_unfolded_mae_deg`` is the raw
+    (full-circle) error of ~/sound_direction and ``source_bearing_mae_deg`` that of
+    ~/sound_source's world bearing against the true bearing (true azimuth + true yaw: the
+    simulated odom frame). ``front_back_wrong_windows`` counts the windows in which a resolved
+    track of the target (its folded bearing within ``TARGET_MATCH_RAD`` of the truth's) put
+    it on the wrong side of the ear axis; windows with the truth within ``AXIS_MARGIN_RAD`` of
+    the axis are not counted (there either side is nearly right).
 Camera yaw (with ground truth)
     The node integrates yaw from its first image, so outputs are compared as turns since the
     first published yaw: (yaw_i - yaw_0) against (true_i - true_0), wrapped (``score_yaw``),
@@ -45,6 +57,12 @@ CONSISTENCY_SPAN_S = 1.0
 CURVE_STEP_S = 0.05
 # Camera turns smaller than this over a pair say nothing about front or back.
 MIN_TURN_FOR_SIDE_RAD = math.radians(5.0)
+# The robot starts its first turn when its true yaw rate first exceeds this.
+TURN_RATE_RAD_S = math.radians(2.0)
+# A track whose folded bearing is this close to the target's folded truth is the target's.
+TARGET_MATCH_RAD = math.radians(20.0)
+# Front/back is not scored while the truth is this close to the ear axis (+-90 deg).
+AXIS_MARGIN_RAD = math.radians(10.0)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -73,10 +91,25 @@ def expected_windows(replay: Replay) -> list[int]:
     return list(range(first, span[1] + 1, hop))
 
 
+def _tracked_stamps(replay: Replay) -> set[int]:
+    """Stamps of the windows whose ~/sound_direction was the resolved track's bearing."""
+    if replay.params.get("sound_direction_output", "tracked") != "tracked":
+        return set()
+    return {t.stamp_ns for t in replay.log.tracks if t.primary and t.state == "resolved"}
+
+
+def _truth_times(replay: Replay, stamps: FloatArray) -> FloatArray:
+    """When each direction's truth is taken: the window centre, or the stamp for tracked
+    directions (see module doc)."""
+    half = _seconds(replay, "window_s") * _NS_PER_S / 2
+    tracked = _tracked_stamps(replay)
+    is_tracked = np.array([int(s) in tracked for s in stamps], dtype=bool)
+    return np.where(is_tracked, stamps, stamps - half)
+
+
 def _azimuth_scores(replay: Replay, stamps: FloatArray, pred: FloatArray) -> dict[str, Any]:
-    window = _seconds(replay, "window_s")
     true = np.asarray(
-        wrap_angle(interp_angle(stamps - window * _NS_PER_S / 2, replay.stats.truth_direction)),
+        wrap_angle(interp_angle(_truth_times(replay, stamps), replay.stats.truth_direction)),
         dtype=np.float64,
     )
     folded = score_azimuth(pred, true)
@@ -134,9 +167,9 @@ def _consistency(replay: Replay, stamps: FloatArray, pred: FloatArray) -> dict[s
     t, a = stamps[inside], folded[inside]
     if t.size < 2:
         return out
-    # A direction describes its whole window, so compare it with the camera at the window
-    # centre, as the ground-truth scores do.
-    cam = np.interp(t - 0.5 * _seconds(replay, "window_s") * _NS_PER_S, ys, yv)
+    # A direction describes its whole window (a tracked one its stamp), so compare it with the
+    # camera when it was taken, as the ground-truth scores do.
+    cam = np.interp(_truth_times(replay, stamps)[inside], ys, yv)
     j = np.searchsorted(t, t + CONSISTENCY_SPAN_S * _NS_PER_S)
     ok = j < t.size
     i, j = np.flatnonzero(ok), j[ok]
@@ -157,6 +190,74 @@ def _consistency(replay: Replay, stamps: FloatArray, pred: FloatArray) -> dict[s
     return out
 
 
+def _first_turn_ns(replay: Replay, origin: int) -> int | None:
+    for stamp, _, rate in replay.stats.truth_yaw:
+        if stamp >= origin and abs(rate) >= TURN_RATE_RAD_S:
+            return stamp
+    return None
+
+
+def _tracking_scores(replay: Replay, origin: int) -> dict[str, Any]:
+    """Front/back decision, unfolded errors from it on, wrong decisions (see module doc)."""
+    log, stats = replay.log, replay.stats
+    out: dict[str, Any] = {
+        "front_back_decided_at_s": None,
+        "front_back_decided_after_turn_s": None,
+        "first_turn_at_s": None,
+        "azimuth_unfolded_mae_deg": None,
+        "azimuth_unfolded_median_deg": None,
+        "source_bearing_mae_deg": None,
+        "front_back_ever_wrong": None,
+        "front_back_wrong_windows": None,
+        "track_windows": len({t.stamp_ns for t in log.tracks}),
+    }
+    primary = [t for t in log.tracks if t.primary]
+    decided = next((t.stamp_ns for t in primary if t.state == "resolved"), None)
+    if decided is not None:
+        out["front_back_decided_at_s"] = _num((decided - origin) / _NS_PER_S)
+        after = [t for t in primary if t.stamp_ns >= decided]
+        out["resolved_share_after_decision"] = _num(
+            sum(t.state == "resolved" for t in after) / len(after)
+        )
+        out["primary_front_probability_final"] = _num(primary[-1].front_probability)
+    if not stats.truth_direction:
+        return out
+    turn = _first_turn_ns(replay, origin)
+    if turn is not None:
+        out["first_turn_at_s"] = _num((turn - origin) / _NS_PER_S)
+        if decided is not None:
+            out["front_back_decided_after_turn_s"] = _num((decided - turn) / _NS_PER_S)
+    resolved = [t for t in log.tracks if t.state == "resolved"]
+    wrong = 0
+    if resolved:
+        stamps = np.array([t.stamp_ns for t in resolved], dtype=np.float64)
+        truth = np.asarray(wrap_angle(interp_angle(stamps, stats.truth_direction)))
+        body = np.array([t.body_bearing for t in resolved])
+        target = np.abs(np.asarray(fold_to_front(body)) - fold_to_front(truth)) <= TARGET_MATCH_RAD
+        clear = np.abs(np.cos(truth)) >= math.sin(AXIS_MARGIN_RAD)
+        wrong = int(np.sum(target & clear & (np.cos(body) * np.cos(truth) < 0)))
+    out["front_back_wrong_windows"] = wrong
+    out["front_back_ever_wrong"] = wrong > 0
+    if decided is None:
+        return out
+    directions = [d for d in log.directions if d.stamp_ns >= decided]
+    if directions:
+        stamps = np.array([d.stamp_ns for d in directions], dtype=np.float64)
+        pred = np.array([d.azimuth for d in directions])
+        true = interp_angle(_truth_times(replay, stamps), stats.truth_direction)
+        err = np.degrees(np.atleast_1d(np.asarray(angular_error(pred, true))))
+        out["azimuth_unfolded_mae_deg"] = _num(float(np.mean(err)))
+        out["azimuth_unfolded_median_deg"] = _num(float(np.median(err)))
+    sources = [s for s in log.sources if s.stamp_ns >= decided]
+    if sources and stats.truth_yaw:
+        stamps = np.array([s.stamp_ns for s in sources], dtype=np.float64)
+        true = interp_angle(stamps, stats.truth_direction) + interp_angle(stamps, stats.truth_yaw)
+        pred = np.array([s.bearing for s in sources])
+        err = np.degrees(np.atleast_1d(np.asarray(angular_error(pred, true))))
+        out["source_bearing_mae_deg"] = _num(float(np.mean(err)))
+    return out
+
+
 def _latency(replay: Replay) -> dict[str, Any]:
     lat = []
     for d in replay.log.directions:
@@ -174,7 +275,8 @@ def _latency(replay: Replay) -> dict[str, Any]:
 
 def _truth_curves(replay: Replay, grid: list[int], origin: int) -> dict[str, list[float]]:
     """Ground truth over the whole recording for plots: the azimuth a window ending at t
-    should report (every ``CURVE_STEP_S``), and the camera yaw since the first yaw output."""
+    should report (every ``CURVE_STEP_S``), the azimuth at t itself (what a tracked direction
+    stamped t reports), and the camera yaw since the first yaw output."""
     out: dict[str, list[float]] = {}
     stats = replay.stats
     step = int(CURVE_STEP_S * _NS_PER_S)
@@ -184,6 +286,8 @@ def _truth_curves(replay: Replay, grid: list[int], origin: int) -> dict[str, lis
         curve = wrap_angle(interp_angle(ends - window / 2, stats.truth_direction))
         out["truth_curve_t_s"] = [round((e - origin) / _NS_PER_S, 4) for e in ends]
         out["truth_curve_azimuth_deg"] = [round(float(deg(float(v))), 3) for v in curve]
+        now = wrap_angle(interp_angle(ends, stats.truth_direction))
+        out["truth_curve_now_azimuth_deg"] = [round(float(deg(float(v))), 3) for v in now]
     yaws = replay.log.yaws
     if stats.truth_yaw and yaws:
         t0 = yaws[0].stamp_ns
@@ -253,6 +357,7 @@ def score_replay(replay: Replay) -> dict[str, Any]:
     series.update(_truth_curves(replay, grid, origin))
     if directions:
         scores.update(_consistency(replay, stamps, pred))
+    scores.update(_tracking_scores(replay, origin))
     if replay.log.wall_s > 0 and seconds:
         scores["realtime_factor"] = _num(seconds / replay.log.wall_s)
     scores["series"] = series

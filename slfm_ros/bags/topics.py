@@ -14,6 +14,7 @@ IMAGE_TYPE = "sensor_msgs/msg/Image"
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 DIRECTION_TYPE = "geometry_msgs/msg/PoseWithCovarianceStamped"
 ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
+IMU_TYPE = "sensor_msgs/msg/Imu"
 DIAGNOSTICS_TYPE = "diagnostic_msgs/msg/DiagnosticArray"
 # Types a robot bag often holds that the evaluation cannot read, with what to do instead.
 UNSUPPORTED_TYPES = {
@@ -38,6 +39,7 @@ class BagTopics:
     audio_info: str = "/audio/audio_info"
     image: str = "/camera/image_raw"
     camera_info: str = "/camera/camera_info"
+    odom: str = "/odom"
     truth_direction: str = "/ground_truth/sound_direction"
     truth_yaw: str = "/ground_truth/camera_yaw"
 
@@ -49,3 +51,4 @@ MIC_FRAME = "mic_link"
 CAMERA_OPTICAL_FRAME = "camera_optical_frame"
 ODOM_FRAME = "odom"
 CAMERA_FRAME = "camera_link"
+BASE_FRAME = "base_link"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from slfm_ros.core.models.config import AnyModelConfig, ModelConfig, load_model_config, preset
+from slfm_ros.core.models.config import AnyModelConfig, ModelConfig, load_model_config
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "default"
 
@@ -30,7 +30,7 @@ def resolve_bench_model(model: str | None, preset_name: str, workdir: Path) -> B
         return BenchModel(Path(model), "", False)
     if (DEFAULT_MODEL / "card.yaml").is_file():
         return BenchModel(DEFAULT_MODEL, "", False)
-    path = write_random_model(workdir / f"random-{preset_name}", preset(preset_name))
+    path = write_random_model(workdir / f"random-{preset_name}", load_model_config(preset_name))
     note = (
         f"{DEFAULT_MODEL} not found: measured a randomly initialised '{preset_name}' model "
         "(latency does not depend on the weights)"

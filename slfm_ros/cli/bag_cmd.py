@@ -6,8 +6,8 @@ slfm bag make --scenario NAME --out PATH [--format mcap|sqlite3] [--seconds S] [
     write a simulated scenario as a rosbag2 with ground truth (never overwrites PATH)
 slfm bag info PATH [--json]
     topics, types, counts, duration, rates and stamp gaps
-slfm bag eval PATH [--mode offline|live] [--estimator slfm|classic] [--backend B] [--rate R]
-              [--out DIR] [--json]
+slfm bag eval PATH [--mode offline|live] [--estimator auto|slfm|classic] [--backend B] [--rate R]
+              [--rotation-source auto|odom|imu|camera|none] [--out DIR] [--json]
     replay the bag through slfm_node's processing (offline, in process) or through the real
     node over DDS (live), score the outputs and write report.json, summary.md and plots
 
@@ -29,7 +29,8 @@ EXIT_PARTIAL = 3
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from slfm_ros.bags.scenarios import SCENARIO_NAMES
     from slfm_ros.bags.writer import STORAGE_FORMATS
-    from slfm_ros.nodes.slfm_params import BACKENDS
+    from slfm_ros.core.tracking.rotation_source import ROTATION_SOURCES
+    from slfm_ros.nodes.slfm_params import BACKENDS, DIRECTION_OUTPUTS
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
@@ -64,7 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev = sub.add_parser("eval", help="replay a bag through slfm_node and score it")
     ev.add_argument("path")
     ev.add_argument("--mode", default="offline", choices=("offline", "live"))
-    ev.add_argument("--estimator", default=None, choices=("slfm", "classic"))
+    ev.add_argument(
+        "--estimator",
+        default=None,
+        choices=("auto", "slfm", "classic"),
+        help="slfm_node estimator (default: the node's, auto)",
+    )
     ev.add_argument("--backend", default=None, choices=BACKENDS)
     ev.add_argument("--model-dir", default=None, help="slfm_node model_dir")
     ev.add_argument("--params-file", default=None, help="slfm_node parameters (default: shipped)")
@@ -74,6 +80,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--audio-topic", default="", help="AudioDataStamped topic (default: by type)")
     ev.add_argument("--audio-info-topic", default="", help="AudioInfo topic (default: by type)")
     ev.add_argument("--image-topic", default="", help="Image topic (default: by type)")
+    ev.add_argument(
+        "--odom-topic", default="", help="Odometry topic of the robot (default: /odom if present)"
+    )
+    ev.add_argument("--imu-topic", default="", help="Imu topic (default: the only one, if any)")
+    ev.add_argument(
+        "--rotation-source",
+        default=None,
+        choices=ROTATION_SOURCES,
+        help="slfm_node rotation_source: where the tracker takes the robot's yaw from",
+    )
+    ev.add_argument(
+        "--sound-direction-output",
+        default=None,
+        choices=DIRECTION_OUTPUTS,
+        help="slfm_node sound_direction_output (tracked: resolved bearings once decided)",
+    )
 
 
 def _make(args: argparse.Namespace) -> int:
@@ -149,11 +171,19 @@ def evaluate(
 def _eval(args: argparse.Namespace) -> int:
     from slfm_ros.bags.report import format_table, summary_json, table_rows
 
-    overrides = {"estimator": args.estimator, "backend": args.backend, "model_dir": args.model_dir}
+    overrides = {
+        "estimator": args.estimator,
+        "backend": args.backend,
+        "model_dir": args.model_dir,
+        "rotation_source": args.rotation_source,
+        "sound_direction_output": args.sound_direction_output,
+    }
     topics = {
         "audio_topic": args.audio_topic,
         "audio_info_topic": args.audio_info_topic,
         "image_topic": args.image_topic,
+        "odom_topic": args.odom_topic,
+        "imu_topic": args.imu_topic,
     }
     report, files = evaluate(
         args.path,

@@ -1,7 +1,7 @@
 """``slfm bench``: network latency per inference backend, or the real-time pipeline over DDS.
 
     slfm bench [network] [--backend all|auto|torch|onnxruntime|tensorrt] [--device auto|cpu|cuda]
-        [--model DIR] [--preset small|full] [--iterations N] [--batch N] [--threads N]
+        [--model DIR] [--preset compact|small|full] [--iterations N] [--batch N] [--threads N]
         [--fp16] [--json]
     slfm bench pipeline [--seconds S] [--warmup S] [--estimator classic|slfm] [--model DIR]
         [--backend auto|...] [--dds-profile large-data|none|FILE] [--json]
@@ -9,7 +9,7 @@
 network (default): every backend candidate of --backend on --device (auto = GPU and CPU) is
 loaded and timed; candidates that cannot run are listed with the reason. Without --model the
 shipped models/default is measured, or, when there is none, a randomly initialised model of
---preset (default small), which the output says. With --json a JSON list is printed, one
+--preset (default compact), which the output says. With --json a JSON list is printed, one
 object per backend measured, with backend, device, precision, audio/visual network p50/p99,
 preprocessing p50, totals, batched throughput, full-estimate p50, and the run's model,
 threads, machine and skipped candidates (keys in slfm_ros.bench.network_bench).
@@ -45,9 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="model folder (default: models/default or random)")
     parser.add_argument(
         "--preset",
-        choices=("small", "full"),
-        default="small",
-        help="architecture of the random model used when no model exists (default small)",
+        choices=("compact", "small", "full"),
+        default="compact",
+        help="architecture of the random model used when no model exists (default compact, "
+        "the shipped model's family)",
     )
     parser.add_argument("--iterations", type=int, default=100, help="timed calls (default 100)")
     parser.add_argument("--batch", type=int, default=8, help="batched-run size (default 8)")

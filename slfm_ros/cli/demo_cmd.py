@@ -4,7 +4,9 @@
    and forth; 20 s) with ground truth into the output folder.
 2. Starts the real slfm_node with the shipped parameters and model and plays the bag to it
    over DDS in real time (``slfm bag eval --mode live``).
-3. Prints a table of the scores and writes report.json, summary.md and plots next to the bag.
+3. Replays the same bag offline through the same processing code with the classical
+   estimators (GCC-PHAT + ORB), so the learned and the classical scores stand side by side.
+4. Prints the table and writes report.json, summary.md and plots of each run next to the bag.
 
 When no trained model is shipped, the node runs its classical fallback; the table says so.
 """
@@ -46,7 +48,7 @@ def _fresh_bag_folder(out: Path, name: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from slfm_ros.bags.make import make_bag, summary_line
-    from slfm_ros.bags.report import format_table, table_rows
+    from slfm_ros.bags.report import side_by_side, table_rows
     from slfm_ros.cli.bag_cmd import evaluate
 
     out = Path(args.out)
@@ -54,15 +56,25 @@ def run(args: argparse.Namespace) -> int:
     name = f"{args.scenario}-bag"
     bag = _fresh_bag_folder(out, name)
     started = time.monotonic()
-    print(f"[1/3] rendering the {args.scenario} scenario ({args.seconds:.0f} s) ...", flush=True)
+    print(f"[1/4] rendering the {args.scenario} scenario ({args.seconds:.0f} s) ...", flush=True)
     made = make_bag(args.scenario, bag, "mcap", args.seconds, args.seed)
     (out / f"{name}{MARKER}").write_text("bag folder written by slfm demo\n")
     print(f"      {summary_line(made)}", flush=True)
     what = "starting slfm_node and playing the bag to it" if args.mode == "live" else "replaying"
-    print(f"[2/3] {what} ({args.mode}) ...", flush=True)
+    print(f"[2/4] {what} ({args.mode}) ...", flush=True)
     report, files = evaluate(bag, args.mode, {}, None, args.rate, out / "report", progress=True)
-    print(f"[3/3] results ({time.monotonic() - started:.0f} s in all):\n", flush=True)
-    print(format_table(table_rows(report)))
+    print("[3/4] the same bag with the classical estimators (offline replay) ...", flush=True)
+    classic, classic_files = evaluate(
+        bag, "offline", {"estimator": "classic"}, None, out=out / "report-classic"
+    )
+    print(f"[4/4] results ({time.monotonic() - started:.0f} s in all):\n", flush=True)
+    shipped = "shipped model" if not report.get("fallback_reason") else "node (fallback)"
+    print(
+        side_by_side(
+            [(f"{shipped}, {args.mode}", table_rows(report)), ("classical", table_rows(classic))]
+        )
+    )
+    files = files + classic_files
     if report.get("fallback_reason"):
         print(
             "\nNOTE: the learned SLfM model was not used: "

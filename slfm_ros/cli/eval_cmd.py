@@ -67,7 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rot.add_argument("--fov", type=float, default=60.0, help="horizontal FOV, deg (default 60)")
     rot.add_argument("--pitch", type=float, default=-22.5, help="camera pitch, deg (default -22.5)")
     rot.add_argument("--pairs-per-image", type=int, default=20, help="view pairs per panorama")
-    rot.add_argument("--estimator", choices=VISUAL_CHOICES, default="classic")
+    rot.add_argument(
+        "--estimator",
+        choices=VISUAL_CHOICES,
+        default="auto",
+        help="auto (default): the shipped model fused with --visual-estimator; slfm: the model "
+        "alone; classic: --visual-estimator alone",
+    )
     rot.add_argument(
         "--visual-estimator",
         choices=FEATURE_CHOICES,
@@ -89,7 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--hrtf only: free field or random shoebox rooms",
     )
     aud.add_argument(
-        "--estimator", choices=AUDIO_CHOICES, default="classic", help="classic = gcc_phat"
+        "--estimator",
+        choices=AUDIO_CHOICES,
+        default="auto",
+        help="auto (default): the shipped model fused with GCC-PHAT; slfm: the model alone; "
+        "classic = gcc_phat",
     )
     aud.add_argument("--clips-per-file", type=int, default=8, help="--hrtf: clips per recording")
     aud.add_argument("--clips-per-brir", type=int, default=4, help="--brirs: clips per BRIR")
@@ -117,8 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     syn.add_argument(
         "--estimator",
         choices=AUDIO_CHOICES,
-        default="classic",
-        help="audio estimator (classic = gcc_phat); slfm also sets the visual one",
+        default="auto",
+        help="audio estimator: auto (default: the shipped model fused with GCC-PHAT), slfm, "
+        "classic (= gcc_phat), ...; slfm and auto also set the visual one",
     )
     syn.add_argument(
         "--visual-estimator",
@@ -191,7 +202,7 @@ def _run_rotation(args: argparse.Namespace) -> int:
     result = evaluate_rotation(folder, estimator, protocol, progress=_progress(args))
     out = {
         "estimator": visual_label(args.estimator, args.visual_estimator),
-        **_backend_field(args, args.estimator == "slfm"),
+        **_backend_field(args, args.estimator in ("slfm", "auto")),
         "panoramas": len(folder),
     }
     out.update(result.as_dict())
@@ -236,7 +247,7 @@ def _run_audio(args: argparse.Namespace) -> int:
         title = f"audio: {args.brirs}"
     out = {
         "estimator": audio_label(args.estimator),
-        **_backend_field(args, args.estimator == "slfm"),
+        **_backend_field(args, args.estimator in ("slfm", "auto")),
     }
     out.update(result.as_dict())
     _emit(args, title, out)
@@ -264,7 +275,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
                 args.estimator, geometry, args.model, args.backend
             ),
         )
-    visual_kind = "slfm" if args.estimator == "slfm" else "classic"
+    visual_kind = args.estimator if args.estimator in ("slfm", "auto") else "classic"
     if args.only in (None, "rotation"):
         visual_est = build_visual_estimator(
             visual_kind,
@@ -282,7 +293,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
         out["audio_estimator"] = audio_label(args.estimator)
     if visual_est is not None:
         out["visual_estimator"] = visual_label(visual_kind, args.visual_estimator)
-    out.update(_backend_field(args, args.estimator == "slfm"))
+    out.update(_backend_field(args, args.estimator in ("slfm", "auto")))
     out.update(result.as_dict())
     notes = [SYNTHETIC_COUNTS]
     if visual_kind == "classic" and visual_est is not None:

@@ -145,8 +145,13 @@ def run(args: argparse.Namespace) -> int:
         for name, cmd in commands:
             print(f"{name}: {shlex.join(cmd)}")
         return 0
-    launcher = Launcher(commands, env)
-    for key, value in env.items():
+    return supervise(Launcher(commands, env))
+
+
+def supervise(launcher: Launcher) -> int:
+    """Start ``launcher``'s nodes and wait until one exits or Ctrl-C / SIGTERM arrives, then
+    stop them all; the exit status described in the module doc."""
+    for key, value in launcher.env.items():
         launcher.say(f"{key}={value}")
 
     def request_stop(signum: int, _frame: object) -> None:

@@ -39,6 +39,16 @@ COMMANDS: tuple[Command, ...] = (
     Command("bench", "slfm_ros.cli.bench_cmd", "benchmark backends or the real-time pipeline"),
     Command("bag", "slfm_ros.cli.bag_cmd", "make and inspect evaluation rosbags"),
     Command("demo", "slfm_ros.cli.demo_cmd", "simulated bag -> live slfm_node -> scores and plots"),
+    Command(
+        "sim-robot",
+        "slfm_ros.cli.sim_robot_cmd",
+        "a simulated robot turning in a room, in real time over DDS",
+    ),
+    Command(
+        "follow-demo",
+        "slfm_ros.cli.follow_demo_cmd",
+        "closed loop: sim-robot, slfm_node and sound_follower turn toward a talker",
+    ),
 )
 
 

@@ -4,9 +4,9 @@
                [--set key=value ...] [--stop-after STEPS]
 
 stage: pretext | slfm | egomotion | supervised | probe (must match the config's ``stage``), or
-``audio``: the compact audio recipe (training/configs/audio_cues.yaml, see training/audio_run.py),
-``audio-label-free``: the same network without labels, from turned views
-(training/configs/audio_label_free.yaml, see training/label_free_run.py),
+``audio``: the compact audio recipe (training/configs/cue_audio/audio_cues.yaml, see
+training/audio_run.py), ``audio-label-free``: the same network without labels, from turned
+views (training/configs/cue_audio/audio_label_free.yaml, see training/label_free_run.py),
 or ``assemble``: a compact model folder from an audio and a visual run:
 
     slfm train assemble --audio RUN --visual RUN --out DIR [--metrics FILE.json] [--name NAME]
@@ -14,7 +14,7 @@ DIR defaults to out/<config name>. ``--resume`` continues the run in DIR from it
 checkpoint, exactly. Under torchrun every process runs this command; they share DIR.
 
     slfm train adapt --bags BAG [BAG ...] --model DIR --out NEW_DIR [--networks audio]
-               [--config training/configs/audio_adapt.yaml] [--set key=value ...]
+               [--config training/configs/cue_audio/audio_adapt.yaml] [--set key=value ...]
 
 fine-tunes a model's audio network on a robot's own recordings without labels (sensor topics
 only; see training/adapt.py) into a new folder.
@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         help="training YAML, e.g. training/configs/slfm_small.yaml (every stage but assemble; "
-        "adapt: optional, training/configs/audio_adapt.yaml documents its keys and defaults)",
+        "adapt: optional, training/configs/cue_audio/audio_adapt.yaml documents its keys and "
+        "defaults)",
     )
     parser.add_argument("--bags", nargs="+", metavar="BAG", help="adapt: the robot's recordings")
     parser.add_argument("--model", help="adapt: the model folder (or audio_net.pt) to start from")
@@ -94,11 +95,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _command() -> str:
-    return " ".join(shlex.quote(a) for a in ["slfm", *sys.argv[1:]])
+    """The command line, without --resume: the card records how to reproduce the run."""
+    return " ".join(shlex.quote(a) for a in ["slfm", *sys.argv[1:]] if a != "--resume")
 
 
 def _run_label_free(args: argparse.Namespace) -> int:
-    from training.label_free_run import load_label_free_config, run_label_free
+    from slfm_training.label_free_run import load_label_free_config, run_label_free
 
     cfg = load_label_free_config(args.config, _overrides(args))
     out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
@@ -118,7 +120,7 @@ def _run_label_free(args: argparse.Namespace) -> int:
 
 
 def _run_adapt(args: argparse.Namespace) -> int:
-    from training.adapt import load_adapt_config, run_adapt
+    from slfm_training.adapt import load_adapt_config, run_adapt
 
     missing = [f"--{n}" for n in ("bags", "model", "out") if not getattr(args, n)]
     if missing:
@@ -136,29 +138,28 @@ def _run_adapt(args: argparse.Namespace) -> int:
 
 
 def _run_audio(args: argparse.Namespace) -> int:
-    from training.audio_run import load_audio_run_config, run_audio_training
+    from slfm_training.audio_run import load_audio_run_config, run_audio_training
 
     overrides = _overrides(args)
     cfg = load_audio_run_config(args.config, overrides)
     out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
-    command = " ".join(shlex.quote(a) for a in ["slfm", *sys.argv[1:]])
     metrics = run_audio_training(
-        cfg, out, resume=args.resume, stop_after_epochs=args.stop_after, command=command
+        cfg, out, resume=args.resume, stop_after_epochs=args.stop_after, command=_command()
     )
     if not metrics["finished"]:
         print(f"stopped at epoch {metrics['epoch']}; continue with --resume --out {out}")
         return 0
-    last = metrics["history"][-1]
-    val = last.get("val_mae_deg", float("nan"))
+    kept = metrics["history"][metrics["best_epoch"] - 1 if metrics["best_epoch"] else -1]
+    val = kept.get("val_mae_deg", float("nan"))
     print(
-        f"final: loss {last['loss']:.4f}, validation MAE {val:.2f} deg; network written to "
-        f"{out}/audio_net.pt"
+        f"kept epoch {int(kept['epoch'])}: loss {kept['loss']:.4f}, validation MAE {val:.2f} deg; "
+        f"network written to {out}/audio_net.pt"
     )
     return 0
 
 
 def _run_assemble(args: argparse.Namespace) -> int:
-    from training.assemble import assemble, read_metrics
+    from slfm_training.assemble import assemble, read_metrics
 
     missing = [f"--{k}" for k in ("audio", "visual", "out") if not getattr(args, k)]
     if missing:
@@ -180,15 +181,14 @@ def run(args: argparse.Namespace) -> int:
     if args.stage == "audio-label-free":
         return _run_label_free(args)
     try:
-        from training.config import load_train_config
-        from training.loop import train
+        from slfm_training.config import load_train_config
+        from slfm_training.loop import train
     except ModuleNotFoundError as exc:
-        if exc.name != "training":
+        if exc.name != "slfm_training":
             raise
         raise ConfigError(
-            "the trainer package 'training' is not importable: install slfm_ros with its "
-            "'training' package (make setup) or run `python -m slfm_ros.cli.main train ...` "
-            "from the repository root"
+            "the trainer package 'slfm_training' (the repository's training/ folder) is not "
+            "importable: install slfm_ros from a source checkout (make setup, or pip install -e .)"
         ) from exc
 
     cfg = load_train_config(args.config, args.overrides)

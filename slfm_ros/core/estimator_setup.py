@@ -159,7 +159,13 @@ def _slfm_set(config: PipelineConfig) -> EstimatorSet:
     source = read_model_source(model_dir)
     for network in ("audio", "visual"):
         require_trained(source, network)
-    runners = create_runners(model_dir, config.backend, config.inference_device, options)
+    runners = create_runners(
+        model_dir,
+        config.backend,
+        config.inference_device,
+        options,
+        camera=(config.hfov_deg, config.camera_pitch_deg),
+    )
     max_itd = receiver_geometry(config).max_itd if config.model_uses_receiver else None
     audio = learned_audio_estimator(
         runners.config, runners.audio, max_itd, silence_dbfs=config.silence_threshold_dbfs

@@ -17,7 +17,7 @@ class EventLevel(IntEnum):
     ERROR = 2
 
 
-SOURCES = ("audio", "image", "estimator", "pipeline")
+SOURCES = ("audio", "image", "estimator", "pipeline", "tracking")
 
 
 @dataclass(frozen=True)

@@ -474,8 +474,12 @@ def export_model(
     parity: bool = True,
     parity_source: str = "sim",
     progress: Callable[[str], None] | None = None,
+    camera: tuple[float, float] | None = None,
 ) -> ExportResult:
     """Export the model in ``model_dir`` to ``out_dir`` (see module doc).
+
+    camera: (horizontal FOV, pitch) in degrees the visual network is set up for
+    (``follow_camera``); None = the card's camera.
 
     An identical export already in ``out_dir`` (same card hash, opset and precision, intact
     files) is reused; a different one raises ModelError. A failed parity check raises
@@ -489,7 +493,7 @@ def export_model(
         raise ConfigError(f"opset: expected 7..21 (17 recommended), got {opset}")
     precision = "fp16" if fp16 else "fp32"
     say = progress or (lambda _message: None)
-    source = read_model_source(model_dir)
+    source = read_model_source(model_dir, camera)
     out = Path(out_dir)
     wanted = {
         "card_sha256": source.card_sha256,
@@ -501,7 +505,7 @@ def export_model(
     if existing is not None:
         return ExportResult(existing, reused=True, messages=[f"{out} already holds this export"])
 
-    model = load_model(source.path)
+    model = load_model(source.path, camera=source.camera)
     config = model.config
     metadata = {
         "card_sha256": source.card_sha256,
@@ -646,6 +650,11 @@ def find_or_export(
             return manifest, f"cached ONNX export {target}"
         shutil.rmtree(target)  # a damaged cache entry is rebuilt, never used
     result = export_model(
-        source.path, target, opset=opset, fp16=precision == "fp16", parity_source="synthetic"
+        source.path,
+        target,
+        opset=opset,
+        fp16=precision == "fp16",
+        parity_source="synthetic",
+        camera=source.camera,
     )
     return result.manifest, f"ONNX export created on first use in {target}"

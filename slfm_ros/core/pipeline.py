@@ -70,7 +70,7 @@ class PipelineConfig:
     min_window_fill: float = 0.9
     gap_tolerance_s: float = 0.005
     max_gap_fill_s: float = 0.5
-    estimator: str = "slfm"
+    estimator: str = "auto"
     audio_estimator: str = "gcc_phat"
     visual_estimator: str = "orb"
     backend: str = "auto"

@@ -1,8 +1,13 @@
 """Build the estimators an evaluation runs: classical ones by name, learned ones from a model.
 
-Audio names: "classic" (= "gcc_phat"), "gcc_phat", "iid", "srp_phat", "music", "slfm".
+Audio names: "classic" (= "gcc_phat"), "gcc_phat", "iid", "srp_phat", "music", "slfm", "auto".
 Visual kinds: "classic" (``feature`` "orb" or "sift" feature matching, or "cylinder", the dense
-cylindrical correlation), "slfm".
+cylindrical correlation), "slfm", "auto".
+
+"auto" is what ``estimator: auto`` runs on the robot: the learned estimate and the classical one
+(GCC-PHAT; the ``feature`` matcher) fused per clip or pair by their confidences. The learned
+audio model of the compact family is told the receiver's largest interaural delay from the
+same geometry the classical estimators get, as the node tells it from its parameters.
 
 "slfm" loads the model through ``slfm_ros.core.backends.create_runners``, the same inference
 path the node and the benchmark use, on the ``backend`` asked for ("auto" picks the best one
@@ -23,8 +28,8 @@ from slfm_ros.core.geometry.interaural import InterauralGeometry
 if TYPE_CHECKING:
     from slfm_ros.core.backends import Runners
 
-AUDIO_CHOICES = ("classic", "gcc_phat", "iid", "srp_phat", "music", "slfm")
-VISUAL_CHOICES = ("classic", "slfm")
+AUDIO_CHOICES = ("classic", "gcc_phat", "iid", "srp_phat", "music", "slfm", "auto")
+VISUAL_CHOICES = ("classic", "slfm", "auto")
 FEATURE_CHOICES = ("orb", "sift", "cylinder")
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
 # Estimators that map a delay to an angle and therefore need the receiver geometry.
@@ -32,7 +37,7 @@ _GEOMETRY_AWARE = ("gcc_phat", "srp_phat", "music")
 
 # One backend per (model folder, backend name): an evaluation of both networks loads the model
 # once, and a TensorRT engine is built once per process.
-_RUNNERS: dict[tuple[Path, str], Runners] = {}
+_RUNNERS: dict[tuple[Path, str, tuple[float, float] | None], Runners] = {}
 
 
 def resolve_model_dir(model: str | Path | None) -> Path:
@@ -51,24 +56,37 @@ def resolve_model_dir(model: str | Path | None) -> Path:
 
 
 def learned_runners(
-    model: str | Path | None, backend: str = "auto", network: str | None = None
+    model: str | Path | None,
+    backend: str = "auto",
+    network: str | None = None,
+    camera: tuple[float, float] | None = None,
 ) -> Runners:
-    """The model's networks on ``backend`` (cached per model folder and backend name).
+    """The model's networks on ``backend``, cached per model folder, backend and the camera
+    the visual network follows (one set of runners serves both networks where it can).
 
     network: "audio" or "visual" to refuse a model whose card says it never trained that one.
+    camera:  (horizontal FOV, pitch) in degrees of the images' camera (``follow_camera``);
+             None = any (the audio network does not depend on it).
     """
+    from slfm_ros.core.backends.model_source import read_model_source, require_trained
+
     if backend not in BACKEND_CHOICES:
         raise ConfigError(f"backend must be one of {BACKEND_CHOICES}, got {backend!r}")
     path = resolve_model_dir(model).resolve()
+    source = read_model_source(path, camera)
     if network is not None:
-        from slfm_ros.core.backends.model_source import read_model_source, require_trained
-
-        require_trained(read_model_source(path), network)
-    key = (path, backend)
+        require_trained(source, network)
+    if camera is None:
+        for (cached_path, cached_backend, _), runners in _RUNNERS.items():
+            if (cached_path, cached_backend) == (path, backend):
+                return runners
+    # source.camera is None where the camera changes nothing (the card's own, or a family
+    # whose visual network takes images as they come).
+    key = (path, backend, source.camera)
     if key not in _RUNNERS:
         from slfm_ros.core.backends import create_runners
 
-        _RUNNERS[key] = create_runners(path, backend=backend)
+        _RUNNERS[key] = create_runners(path, backend=backend, camera=source.camera)
     return _RUNNERS[key]
 
 
@@ -81,11 +99,16 @@ def build_audio_estimator(
     """Audio estimator ``name`` (see AUDIO_CHOICES) for a receiver with ``geometry``."""
     if name not in AUDIO_CHOICES:
         raise ConfigError(f"audio estimator must be one of {AUDIO_CHOICES}, got {name!r}")
-    if name == "slfm":
-        from slfm_ros.core.estimators.slfm import SlfmAudioEstimator
+    if name in ("slfm", "auto"):
+        from slfm_ros.core.estimators.learned import learned_audio_estimator
 
         runners = learned_runners(model, backend, "audio")
-        return SlfmAudioEstimator(runners.config.audio, runners.audio)
+        learned = learned_audio_estimator(runners.config, runners.audio, geometry.max_itd)
+        if name == "slfm":
+            return learned
+        from slfm_ros.core.estimators.combined import FusedAudioEstimator
+
+        return FusedAudioEstimator(learned, build_audio_estimator("gcc_phat", geometry))
     from slfm_ros.core.estimators.registry import make_audio_estimator
 
     name = "gcc_phat" if name == "classic" else name
@@ -104,11 +127,18 @@ def build_visual_estimator(
     """Visual estimator: ``kind`` "classic" (``feature`` orb/sift/cylinder) or "slfm"."""
     if kind not in VISUAL_CHOICES:
         raise ConfigError(f"visual estimator must be one of {VISUAL_CHOICES}, got {kind!r}")
-    if kind == "slfm":
-        from slfm_ros.core.estimators.slfm import SlfmVisualEstimator
+    if kind in ("slfm", "auto"):
+        from slfm_ros.core.estimators.learned import learned_visual_estimator
 
-        runners = learned_runners(model, backend, "visual")
-        return SlfmVisualEstimator(runners.config.visual, runners.visual)
+        camera = (math.degrees(hfov), math.degrees(pitch))
+        runners = learned_runners(model, backend, "visual", camera)
+        learned = learned_visual_estimator(runners.config, runners.visual)
+        if kind == "slfm":
+            return learned
+        from slfm_ros.core.estimators.combined import FusedVisualEstimator
+
+        classic = build_visual_estimator("classic", feature, hfov, pitch)
+        return FusedVisualEstimator(learned, classic)
     if feature not in FEATURE_CHOICES:
         raise ConfigError(f"visual feature must be one of {FEATURE_CHOICES}, got {feature!r}")
     from slfm_ros.core.estimators.registry import make_visual_estimator
@@ -122,7 +152,10 @@ def backend_label(model: str | Path | None, backend: str = "auto") -> str:
 
 
 def visual_label(kind: str, feature: str) -> str:
-    """Name of a visual estimator for reports: "orb", "sift", "cylinder" or "slfm"."""
+    """Name of a visual estimator for reports: "orb", "sift", "cylinder", "slfm" or
+    "auto (slfm + orb)"."""
+    if kind == "auto":
+        return f"auto (slfm + {feature})"
     return "slfm" if kind == "slfm" else feature
 
 

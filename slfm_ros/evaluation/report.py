@@ -268,7 +268,6 @@ def run_report(
     fails at once (ModelError, ConfigError, DatasetError for the data folder).
     """
     from slfm_ros.core.backends.model_source import read_model_source, trained_networks
-    from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
     from slfm_ros.core.sim.dataset import ShardedDataset
     from slfm_ros.evaluation.estimators import (
         backend_label,
@@ -292,22 +291,25 @@ def run_report(
         # A network no stage has trained (e.g. the visual one after the egomotion stage) is
         # left out of the row rather than scored as noise.
         trained = trained_networks(read_model_source(path))
-        # A learned network has no use for the receiver geometry: one estimator serves all.
-        audio = (
-            build_audio_estimator("slfm", SphericalHeadGeometry(), path, backend)
+        # The compact family's audio network takes the receiver's largest delay, so a learned
+        # row gets each sample's receiver as the geometry-aware baselines do.
+        audio, audio_factory = (
+            audio_scoring(
+                dataset,
+                functools.partial(build_audio_estimator, "slfm", model=path, backend=backend),
+            )
             if "audio" in trained
-            else None
+            else (None, None)
         )
         visual = (
-            build_visual_estimator("slfm", model=path, backend=backend)
+            build_visual_estimator("slfm", hfov=hfov, pitch=pitch, model=path, backend=backend)
             if "visual" in trained
             else None
         )
-        if audio is None and visual is None:
+        if audio is None and audio_factory is None and visual is None:
             raise ModelError(f"{path}: neither network of this model has been trained")
-        jobs.append(
-            _Job(row_label, "learned", audio, visual, str(path), backend_label(path, backend))
-        )
+        label = backend_label(path, backend)
+        jobs.append(_Job(row_label, "learned", audio, visual, str(path), label, audio_factory))
     for name in baselines:
         if name in AUDIO_BASELINES:
             audio_est, factory = audio_scoring(

@@ -2,7 +2,7 @@
 
 ``HealthMonitor`` is thread-safe and ROS-free: the processing thread records events, counters,
 rates and latencies; the diagnostics timer turns a snapshot into a DiagnosticArray with one
-status per source (audio input, image input, estimators, pipeline).
+status per source (audio input, image input, estimators, pipeline, sound tracking).
 
 A status is at the highest level of (a) its standing condition (e.g. "running on the classical
 fallback") and (b) the events of its source in the last ``hold_s`` seconds, so a one-off problem
@@ -28,6 +28,7 @@ _TITLES = {
     "image": "image input",
     "estimator": "estimators",
     "pipeline": "pipeline",
+    "tracking": "sound tracking",
 }
 
 

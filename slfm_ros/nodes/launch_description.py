@@ -12,6 +12,7 @@ arguments only override.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ import yaml
 
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.nodes.camera_params import CAMERA_NODE
+from slfm_ros.nodes.follower_params import SOUND_FOLLOWER
 from slfm_ros.nodes.mic_params import MIC_NODE
 from slfm_ros.nodes.param_spec import NodeSpec, ParamValue
 from slfm_ros.nodes.slfm_params import SLFM_NODE
@@ -44,6 +46,11 @@ class LaunchArg:
 LAUNCH_ARGS: tuple[LaunchArg, ...] = (
     LaunchArg("use_mic", "true", "Start mic_node (true/false)"),
     LaunchArg("use_camera", "true", "Start camera_node (true/false)"),
+    LaunchArg(
+        "use_follower",
+        "false",
+        "Start sound_follower, which turns the robot to face the tracked sound (true/false)",
+    ),
     LaunchArg(
         "namespace",
         "",
@@ -121,6 +128,7 @@ NODES: tuple[NodeEntry, ...] = (
             ("estimator", "estimator"),
         ),
     ),
+    NodeEntry(SOUND_FOLLOWER, "slfm_ros.nodes.sound_follower", "use_follower", ()),
 )
 
 ALL_NODE_SPECS: tuple[NodeSpec, ...] = tuple(entry.spec for entry in NODES)
@@ -257,12 +265,21 @@ def plan_nodes(
     return plans
 
 
-def _ros_arg_value(value: ParamValue) -> str:
+def ros_arg_value(value: ParamValue) -> str:
+    """``value`` as the text of a ``-p name:=value`` argument."""
     # -p values are parsed as YAML by rcl: quote strings so "1.0" or "true" stay strings.
     if isinstance(value, str):
         return yaml.safe_dump(value, default_style='"').strip()
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int) and not isinstance(value, float):
+        return str(value)
+    if isinstance(value, float):
+        # A plain YAML float (safe_dump would add a "..." document end): 1e-09 needs a dot.
+        if not math.isfinite(value):
+            return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+        text = repr(value)
+        return text.replace("e", ".0e") if "e" in text and "." not in text else text
     return yaml.safe_dump(value, default_flow_style=True).strip()
 
 
@@ -273,7 +290,7 @@ def node_command(plan: NodePlan, python: str = sys.executable) -> list[str]:
         cmd += ["-r", f"__ns:={plan.namespace}"]
     cmd += ["--params-file", plan.params_file]
     for name, value in plan.overrides.items():
-        cmd += ["-p", f"{name}:={_ros_arg_value(value)}"]
+        cmd += ["-p", f"{name}:={ros_arg_value(value)}"]
     for src, dst in plan.remappings:
         cmd += ["-r", f"{src}:={dst}"]
     cmd += ["--log-level", plan.log_level]

@@ -7,8 +7,18 @@ Subscribes
                         transient-local (gets the latched info of mic_node) and one volatile
                         (matches capture nodes that publish it volatile)
     <image_topic>       sensor_msgs/Image                   best effort, depth 10
+    <odom_topic>        nav_msgs/Odometry                   best effort, depth 50 (rotation_source
+                        auto or odom)
+    <imu_topic>         sensor_msgs/Imu                     best effort, depth 50 (rotation_source
+                        auto or imu)
 Publishes
-    ~/sound_direction   geometry_msgs/PoseWithCovarianceStamped, stamped with the window end
+    ~/sound_direction   geometry_msgs/PoseWithCovarianceStamped, stamped with the window end:
+                        the window's front-folded azimuth, or (sound_direction_output tracked)
+                        the primary track's resolved body-frame bearing
+    ~/sound_source      geometry_msgs/PoseWithCovarianceStamped in odom_frame_id: the primary
+                        track's full-circle world bearing, covariance showing what is ambiguous
+    ~/sound_tracks      diagnostic_msgs/DiagnosticArray every window: one status per track
+    ~/sound_markers     visualization_msgs/MarkerArray: an arrow per track (RViz)
     ~/camera_yaw        nav_msgs/Odometry, stamped with the capture time of the measured image
     /diagnostics        diagnostic_msgs/DiagnosticArray every diagnostics_period
 
@@ -17,16 +27,18 @@ and counted when full), so the executor never blocks on estimation. The audio wo
 the queue, in arrival order, through ``MessageDispatcher`` (slfm_ros.nodes.message_dispatch:
 conversions and output messages, shared with the offline bag replay) to
 ``StreamingLocalizer`` (slfm_ros.core.pipeline), runs the audio part of the windows that
-became due after each message (``step_audio``) and publishes their directions at once. The
-visual worker then finishes those windows (``finish_window``: the camera yaw, the slow part)
-and publishes the yaw, so a feature-matching step never delays a direction; if it falls
-MAX_VISUAL_BACKLOG windows behind, the oldest window's yaw is skipped and counted. The
+became due after each message (``step_audio``), tracks them (``slfm_ros.core.tracking``) and
+publishes their directions, sources and tracks at once. The visual worker then finishes those
+windows (``finish_window``: the camera yaw, the slow part), hands the yaw to the tracker's
+rotation inputs and publishes it, so a feature-matching step never delays a direction; if it
+falls MAX_VISUAL_BACKLOG windows behind, the oldest window's yaw is skipped and counted. The
 diagnostics timer runs on the executor thread and reads the thread-safe ``HealthMonitor``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import threading
 import time
@@ -38,7 +50,7 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, Imu
 
 from slfm_ros.core.events import EventLevel, PipelineEvent
 from slfm_ros.core.pipeline import (
@@ -47,8 +59,9 @@ from slfm_ros.core.pipeline import (
     StreamingLocalizer,
     WindowResult,
 )
+from slfm_ros.core.tracking.sound_tracking import TrackingResult
 from slfm_ros.nodes.diagnostics import HealthMonitor, to_diagnostic_array
-from slfm_ros.nodes.message_dispatch import MessageDispatcher
+from slfm_ros.nodes.message_dispatch import MessageDispatcher, rotation_kinds
 from slfm_ros.nodes.node_main import run_node
 from slfm_ros.nodes.param_spec import ParamValue
 from slfm_ros.nodes.ros_params import declare_node_params
@@ -76,6 +89,12 @@ INFO_VOLATILE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=5,
     reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+ROTATION_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=50,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
     durability=DurabilityPolicy.VOLATILE,
 )
 OUTPUT_QOS = 10
@@ -133,6 +152,16 @@ class SlfmNode(Node):
             PoseWithCovarianceStamped, "~/sound_direction", OUTPUT_QOS
         )
         self.yaw_pub = self.create_publisher(Odometry, "~/camera_yaw", OUTPUT_QOS)
+        self.source_pub = self.create_publisher(
+            PoseWithCovarianceStamped, "~/sound_source", OUTPUT_QOS
+        )
+        self.tracks_pub = self.create_publisher(DiagnosticArray, "~/sound_tracks", OUTPUT_QOS)
+        self.marker_pub = None
+        if self.dispatcher.markers_available:
+            from visualization_msgs.msg import MarkerArray
+
+            self.marker_pub = self.create_publisher(MarkerArray, "~/sound_markers", OUTPUT_QOS)
+        self._note_tracking_setup()
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", OUTPUT_QOS)
         self.create_subscription(
             AudioDataStamped, str(p["audio_topic"]), self._enqueue_audio, AUDIO_QOS
@@ -140,6 +169,13 @@ class SlfmNode(Node):
         for qos in (INFO_LATCHED_QOS, INFO_VOLATILE_QOS):
             self.create_subscription(AudioInfo, str(p["audio_info_topic"]), self._enqueue_info, qos)
         self.create_subscription(Image, str(p["image_topic"]), self._enqueue_image, IMAGE_QOS)
+        kinds = rotation_kinds(p)
+        if "odom" in kinds:
+            self.create_subscription(
+                Odometry, str(p["odom_topic"]), self._enqueue_odom, ROTATION_QOS
+            )
+        if "imu" in kinds:
+            self.create_subscription(Imu, str(p["imu_topic"]), self._enqueue_imu, ROTATION_QOS)
         self.create_timer(_float(p["diagnostics_period"]), self._publish_diagnostics)
 
         self._visual_queue: deque[PendingWindow] = deque()
@@ -195,6 +231,12 @@ class SlfmNode(Node):
     def _enqueue_image(self, msg: Image) -> None:
         self._enqueue("image", msg)
 
+    def _enqueue_odom(self, msg: Odometry) -> None:
+        self._enqueue("odom", msg)
+
+    def _enqueue_imu(self, msg: Imu) -> None:
+        self._enqueue("imu", msg)
+
     def _publish_diagnostics(self) -> None:
         fmt = self.pipeline.audio_format
         self.health.set_info(
@@ -203,7 +245,12 @@ class SlfmNode(Node):
         with self._cv:
             self.health.set_info("pipeline", "queue_length", str(len(self._queue)))
         reports = self.health.reports()
-        self.diag_pub.publish(to_diagnostic_array(reports, self._now_ns(), self.get_name()))
+        try:
+            self.diag_pub.publish(to_diagnostic_array(reports, self._now_ns(), self.get_name()))
+        except Exception:
+            # Ctrl-C can shut the context down while this timer runs; that is a clean exit.
+            if self.context.ok():
+                raise
 
     # ------------------------------------------------------------------ worker thread
     def _run(self) -> None:
@@ -229,6 +276,8 @@ class SlfmNode(Node):
         self.health.add_latency("pipeline", "queue", max(0, self._now_ns() - arrival_ns) / 1e9)
         if kind == "image":
             self.health.tick("image", "rate.images_per_s")
+        elif kind in ("odom", "imu"):
+            self.health.tick("tracking", f"rate.{kind}_per_s")
         result = self.dispatcher.take_input(kind, msg, arrival_ns)
         if result.skipped_duplicate_info:
             return  # the same info arrives on both AudioInfo subscriptions
@@ -241,19 +290,83 @@ class SlfmNode(Node):
             self._report(event, throttle=kind != "info")
         self.health.add_latency("pipeline", f"input_{kind}", time.perf_counter() - started)
         for pending in self.dispatcher.step():
-            self._publish_direction(pending)
+            self._publish_window(pending)
             self._hand_to_visual(pending)
 
-    def _publish_direction(self, pending: PendingWindow) -> None:
+    def _publish_window(self, pending: PendingWindow) -> None:
         for event in pending.events:
             self._report(event)
         self.health.add_latency("estimator", "audio", pending.audio_s)
-        direction = self.dispatcher.direction_message(pending)
-        if direction is None:
+        out = self.dispatcher.window_outputs(pending)
+        for event in out.tracking.events:
+            self._report(event)
+        self.tracks_pub.publish(out.tracks)
+        if out.source is not None:
+            self.source_pub.publish(out.source)
+        if out.markers is not None and self.marker_pub is not None:
+            self.marker_pub.publish(out.markers)
+        self._note_tracking(out.tracking)
+        if out.direction is None:
             return
-        self.direction_pub.publish(direction)
+        self.direction_pub.publish(out.direction)
         self.health.count("pipeline", "sound_directions_published")
         self.health.add_latency("pipeline", "end_to_end", (self._now_ns() - pending.end_ns) / 1e9)
+
+    def _note_tracking_setup(self) -> None:
+        p = self.params
+        rotation = str(p["rotation_source"])
+        inputs = {"auto": "odom, imu, camera yaw", "none": "none"}.get(rotation, rotation)
+        self.health.set_info("tracking", "rotation_inputs", inputs)
+        for kind in rotation_kinds(p):
+            topic = self._resolved(p[f"{kind}_topic"])
+            self.health.set_info("tracking", f"{kind}_topic", topic)
+        self.health.set_info("tracking", "sound_direction_output", str(p["sound_direction_output"]))
+        if not self.dispatcher.markers_enabled:
+            markers = "off (publish_markers false)"
+        elif self.dispatcher.markers_available:
+            markers = "~/sound_markers"
+        else:
+            markers = "off: the visualization_msgs package is not installed"
+        self.health.set_info("tracking", "markers", markers)
+
+    def _note_tracking(self, result: TrackingResult) -> None:
+        """Standing tracking state on /diagnostics (the last window's)."""
+        q = result.rotation
+        info = {
+            "rotation_source": q.source,
+            "rotation_state": q.state,
+            "tracks": str(len([t for t in result.tracks if t.state != "lost"])),
+        }
+        primary = result.primary
+        if primary is None:
+            info.update(primary_id="", primary_state="none", front_probability="")
+            info.update(world_bearing_deg="", body_bearing_deg="", bearing_std_deg="")
+        else:
+            info.update(
+                primary_id=str(primary.track_id),
+                primary_state=primary.state,
+                front_probability=f"{primary.front_probability:.3f}",
+                world_bearing_deg=f"{math.degrees(primary.world_bearing):.1f}",
+                body_bearing_deg=f"{math.degrees(primary.body_bearing):.1f}",
+                bearing_std_deg=f"{math.degrees(math.sqrt(primary.variance)):.1f}",
+            )
+        for key, value in info.items():
+            self.health.set_info("tracking", key, value)
+        if q.state in ("ok", "starting"):
+            self.health.set_condition("tracking", EventLevel.OK, "")
+        elif q.state == "off":
+            self.health.set_condition(
+                "tracking", EventLevel.OK, "rotation_source none: front/back stays undecided"
+            )
+        else:
+            what = {
+                "no_input": "no rotation input",
+                "stale": f"rotation input {q.source} stopped",
+                "gap": f"rotation input {q.source} has holes",
+            }.get(q.state, q.state)
+            self.health.set_condition(
+                "tracking", EventLevel.WARN, f"{what}: front/back evidence paused"
+            )
 
     def _hand_to_visual(self, pending: PendingWindow) -> None:
         with self._visual_cv:
@@ -278,7 +391,10 @@ class SlfmNode(Node):
                     continue
                 pending = self._visual_queue.popleft()
             try:
-                self._publish_yaw(self.pipeline.finish_window(pending), len(pending.events))
+                result = self.pipeline.finish_window(pending)
+                for event in self.dispatcher.take_camera_yaw(result, pending.restart_tracking):
+                    self._report(event)
+                self._publish_yaw(result, len(pending.events))
             except Exception as err:  # keep the node alive; the error is reported
                 self._report(
                     PipelineEvent.error(

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from slfm_ros.core.tracking.bearing_tracker import TrackerConfig
+from slfm_ros.core.tracking.rotation_source import ROTATION_SOURCES, RotationConfig
 from slfm_ros.nodes.param_spec import NodeSpec, ParamSpec
 
 AUDIO_ESTIMATORS = ("gcc_phat", "iid", "srp_phat", "music")
 VISUAL_ESTIMATORS = ("orb", "sift")
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 RECEIVERS = ("free_field", "spherical_head")
+DIRECTION_OUTPUTS = ("tracked", "folded")
+# The tracker's and rotation inputs' defaults live in their config classes (one place).
+_TRACKER = TrackerConfig()
+_ROTATION = RotationConfig()
 
 SLFM_NODE = NodeSpec(
     name="slfm_node",
     executable="slfm_node",
     description=(
         "estimates the sound azimuth (~/sound_direction) and the camera yaw (~/camera_yaw) "
-        "every hop from buffered audio and images; health on /diagnostics"
+        "every hop from buffered audio and images, tracks the sources in the odom frame with "
+        "front/back resolved from the robot's turns (~/sound_source, ~/sound_tracks, "
+        "~/sound_markers); health on /diagnostics"
     ),
     params=(
         # Inputs and frames.
@@ -118,11 +126,13 @@ SLFM_NODE = NodeSpec(
         # Estimators.
         ParamSpec(
             "estimator",
-            "slfm",
-            "slfm = learned models from model_dir (falls back to the classical estimators, "
-            "with a diagnostic, when they are missing or incompatible); classic = "
-            "audio_estimator + visual_estimator",
-            choices=("slfm", "classic"),
+            "auto",
+            "auto = the learned models from model_dir and the classical estimators fused per "
+            "window (the classical angle where they agree, a confident learned one where they "
+            "disagree); slfm = the learned models alone; both fall back to the classical "
+            "estimators, with a diagnostic, when the models are missing or incompatible; "
+            "classic = audio_estimator + visual_estimator",
+            choices=("auto", "slfm", "classic"),
         ),
         ParamSpec(
             "audio_estimator",
@@ -209,14 +219,15 @@ SLFM_NODE = NodeSpec(
         ParamSpec(
             "hfov_deg",
             60.0,
-            "Horizontal field of view of the camera, used by the classical visual estimators",
+            "Horizontal field of view of the camera, used by the classical visual estimators and "
+            "by the learned one's cylinder reprojection",
             unit="deg",
         ),
         ParamSpec(
             "camera_pitch_deg",
             0.0,
             "Pitch of the camera's optical axis (+ up; the SLfM data uses -22.5), used by the "
-            "classical visual estimators",
+            "classical visual estimators and by the learned one's cylinder reprojection",
             unit="deg",
         ),
         # Receiver geometry (classical audio estimators).
@@ -229,6 +240,143 @@ SLFM_NODE = NodeSpec(
         ),
         ParamSpec("mic_spacing_m", 0.14, "Distance between the two microphones", unit="m"),
         ParamSpec("head_radius_m", 0.0875, "Radius of the spherical head model", unit="m"),
+        ParamSpec(
+            "model_uses_receiver",
+            True,
+            "Tell the learned audio model the receiver's largest interaural delay from "
+            "receiver / mic_spacing_m / head_radius_m; false when they are not known (the "
+            "model then works from the sound alone)",
+        ),
+        # Tracking: sources in the odom frame, front/back from the robot's own turns.
+        ParamSpec(
+            "sound_direction_output",
+            "tracked",
+            "What ~/sound_direction carries: tracked = the primary track's body-frame bearing "
+            "(full circle) once its front/back is resolved, until then each window's "
+            "front-folded estimate; folded = always each window's front-folded estimate",
+            choices=DIRECTION_OUTPUTS,
+        ),
+        ParamSpec(
+            "source_range_m",
+            1.0,
+            "Distance from the robot at which ~/sound_source and the markers place a source "
+            "(the bearing is measured, the range is not)",
+            unit="m",
+        ),
+        ParamSpec(
+            "publish_markers",
+            True,
+            "Publish a visualization_msgs/Marker arrow per track on ~/sound_markers (needs the "
+            "visualization_msgs package; without it /diagnostics says so)",
+        ),
+        ParamSpec(
+            "rotation_source",
+            _ROTATION.source,
+            "Where the robot's yaw comes from: auto = odometry while it publishes, else the "
+            "IMU, else the node's own camera yaw; odom / imu / camera = that one only; none = "
+            "no rotation (front/back stays undecided)",
+            choices=ROTATION_SOURCES,
+        ),
+        ParamSpec(
+            "odom_topic",
+            "odom",
+            "Subscribed nav_msgs/Odometry (yaw and x, y in the odom frame) when rotation_source "
+            "is auto or odom",
+        ),
+        ParamSpec(
+            "imu_topic",
+            "imu/data",
+            "Subscribed sensor_msgs/Imu (orientation yaw, or angular_velocity.z integrated "
+            "when orientation_covariance[0] is -1) when rotation_source is auto or imu",
+        ),
+        ParamSpec(
+            "rotation_timeout_s",
+            _ROTATION.timeout_s,
+            "A rotation input without a sample for this long is stale (and a hole this long in "
+            "its history is unknown yaw): no front/back evidence meanwhile",
+            unit="s",
+        ),
+        ParamSpec(
+            "rotation_max_yaw_rate_deg_s",
+            _ROTATION.max_yaw_rate_deg_s,
+            "Yaw changes faster than this are jumps of the input's frame (an odometry reset), "
+            "not turns of the robot",
+            unit="deg/s",
+        ),
+        ParamSpec(
+            "tracker_front_back_ambiguous",
+            _TRACKER.front_back_ambiguous,
+            "The receiver cannot tell front from back (two ears or microphones): keep front and "
+            "back hypotheses; false = the estimates are full-circle azimuths",
+        ),
+        ParamSpec(
+            "tracker_measurement_std_deg",
+            _TRACKER.measurement_std_deg,
+            "Standard deviation of one window's azimuth error assumed by the tracker (the "
+            "estimators' own variances are not calibrated as angle errors)",
+            unit="deg",
+        ),
+        ParamSpec(
+            "tracker_source_speed_deg_s",
+            _TRACKER.source_speed_deg_s,
+            "How fast a source's world bearing may wander (random-walk standard deviation per "
+            "second): larger follows moving sources faster, smaller decides front/back faster",
+            unit="deg/s",
+        ),
+        ParamSpec(
+            "tracker_decide_probability",
+            _TRACKER.decide_probability,
+            "A track is resolved when its most probable front/back hypothesis reaches this "
+            "probability",
+        ),
+        ParamSpec(
+            "tracker_undecide_probability",
+            _TRACKER.undecide_probability,
+            "A resolved track becomes ambiguous again when that probability falls below this",
+        ),
+        ParamSpec(
+            "tracker_front_prior",
+            _TRACKER.front_prior,
+            "Probability given to the front hypothesis when a track starts",
+        ),
+        ParamSpec(
+            "tracker_outlier_probability",
+            _TRACKER.outlier_probability,
+            "Share of window estimates assumed to be wild (reflections, another source); they "
+            "cannot decide front/back on their own",
+        ),
+        ParamSpec(
+            "tracker_gate_deg",
+            _TRACKER.gate_deg,
+            "An estimate farther than this (or three standard deviations) from every track "
+            "starts a new track",
+            unit="deg",
+        ),
+        ParamSpec(
+            "tracker_confirm_hits",
+            _TRACKER.confirm_hits,
+            "Estimates a track needs before it leaves the tentative state",
+        ),
+        ParamSpec(
+            "tracker_tentative_timeout_s",
+            _TRACKER.tentative_timeout_s,
+            "A tentative track not heard for this long is dropped",
+            unit="s",
+        ),
+        ParamSpec(
+            "tracker_lost_after_s",
+            _TRACKER.lost_after_s,
+            "A track not heard for this long is lost (it is held, fading, until then)",
+            unit="s",
+        ),
+        ParamSpec(
+            "tracker_salience_time_s",
+            _TRACKER.salience_time_s,
+            "Time constant of how often a track was heard recently; the most salient confirmed "
+            "track is the primary one",
+            unit="s",
+        ),
+        ParamSpec("tracker_max_tracks", _TRACKER.max_tracks, "Most tracks kept at once"),
         ParamSpec("diagnostics_period", 1.0, "Period of the status on /diagnostics", unit="s"),
     ),
 )

@@ -142,7 +142,7 @@ def test_a_truncated_bag_is_evaluated_up_to_the_cut(
     report = result.json()
     damage = next(p for p in report["problems"] if p.startswith("damaged bag"))
     read, expected = (int(v) for v in damage.split("read ")[1].split(" messages")[0].split(" of "))
-    assert expected == 581 and 150 < read < 581
+    assert expected == 781 and 150 < read < 781
     assert "s are usable" in damage
     assert 1.0 < report["audio_seconds"] < 3.5
     assert report["azimuth_mae_deg"] < 10.0 and report["coverage"] > 0.9
@@ -205,4 +205,4 @@ def test_a_complete_mcap_file_alone_is_a_whole_bag(mcap_bag: Path, tmp_path: Pat
     shutil.copyfile(next(mcap_bag.glob("*.mcap")), alone)
     result = slfm(["bag", "info", str(alone), "--json"])
     assert result.code == 0, result.err
-    assert result.json()["damage"] is None and result.json()["message_count"] == 581
+    assert result.json()["damage"] is None and result.json()["message_count"] == 781

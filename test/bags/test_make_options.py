@@ -67,6 +67,7 @@ def test_bag_without_ground_truth_through_a_measured_head(
             "/audio/audio_stamped",
             "/camera/image_raw",
             "/camera/camera_info",
+            "/odom",  # a robot records its odometry; only the simulator knows the truth
         }
     with_truth = tmp_path / "truth"
     assert slfm([*argv[:4], "--out", str(with_truth), "--seconds", "2"]).code == 0  # type: ignore[attr-defined]

@@ -123,7 +123,10 @@ def test_a_source_behind_is_folded_to_the_front_and_recognised_as_behind(tmp_pat
     scene = render_scene("behind", 4.0, seed=1)
     bag = write_scene(scene, tmp_path / "behind").path
     with open_bag(bag) as reader:
-        replay = replay_offline(reader, plan_inputs(reader), classic_params())
+        params = load_node_params(
+            None, {"estimator": "classic", "sound_direction_output": "folded"}
+        )
+        replay = replay_offline(reader, plan_inputs(reader), params)
     from slfm_ros.bags.scoring import score_replay
 
     scores = score_replay(replay)
@@ -132,6 +135,42 @@ def test_a_source_behind_is_folded_to_the_front_and_recognised_as_behind(tmp_pat
     assert scores["lr_accuracy"] >= 0.9
     assert scores["source_side"] == "back"
     assert scores["consistency_back_deg"] < scores["consistency_front_deg"]
+
+
+def test_the_tracker_unfolds_a_source_behind_from_the_robots_odometry(tmp_path: Path) -> None:
+    scene = render_scene("behind", 6.0, seed=1)
+    bag = write_scene(scene, tmp_path / "behind").path
+    with open_bag(bag) as reader:
+        plan = plan_inputs(reader)
+        assert plan.odom == "/odom"
+        replay = replay_offline(reader, plan, classic_params())
+    from slfm_ros.bags.scoring import score_replay
+
+    s = score_replay(replay)
+    assert s["first_turn_at_s"] == 0.0  # the scenario's robot turns from the start
+    assert s["front_back_decided_after_turn_s"] <= 3.0
+    assert s["front_back_ever_wrong"] is False and s["front_back_wrong_windows"] == 0
+    assert s["azimuth_unfolded_mae_deg"] < 5.0
+    assert s["source_bearing_mae_deg"] < 5.0
+    assert s["primary_front_probability_final"] < 0.05
+    # Folded scores stay as good, and the raw error is no longer the mirror's.
+    assert s["azimuth_mae_deg"] < 8.0 and s["azimuth_mae_raw_deg"] < 40.0
+
+
+def test_without_odometry_the_camera_yaw_unfolds_it_too(tmp_path: Path, bag_copy) -> None:
+    scene = render_scene("behind", 6.0, seed=1)
+    full = write_scene(scene, tmp_path / "behind").path
+    bag = bag_copy(full, tmp_path / "no_odom", lambda m: m.topic != "/odom")
+    with open_bag(bag) as reader:
+        plan = plan_inputs(reader)
+        assert plan.odom == ""
+        replay = replay_offline(reader, plan, classic_params())
+    from slfm_ros.bags.scoring import score_replay
+
+    s = score_replay(replay)
+    assert s["front_back_decided_after_turn_s"] <= 3.5
+    assert s["front_back_ever_wrong"] is False
+    assert s["azimuth_unfolded_mae_deg"] < 5.0
 
 
 def test_a_bag_without_ground_truth_gets_rates_stability_and_consistency(

@@ -34,12 +34,14 @@ def test_metadata_is_rosbag2_version_9_with_every_topic(bag: Path, scene: Render
     }
     chunks = int(scene.seconds / 0.02)
     frames = int(scene.seconds * 15)
+    odometry = int(scene.seconds * 50)
     t = DEFAULT_TOPICS
     assert counts == {
         t.audio_info: 1,
         t.audio: chunks,
         t.image: frames,
         t.camera_info: frames,
+        t.odom: odometry,
         t.truth_direction: chunks,
         t.truth_yaw: frames,
     }

@@ -91,9 +91,9 @@ def test_single_backend_and_random_model_note(
     if (DEFAULT_MODEL / "card.yaml").is_file():
         assert results[0]["model_note"] == ""
     else:
-        assert "randomly initialised 'small' model" in results[0]["model_note"]
+        assert "randomly initialised 'compact' model" in results[0]["model_note"]
         assert "randomly initialised" in err
-        assert results[0]["model_name"] == "small"
+        assert results[0]["model_name"] == "compact"
 
 
 def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:

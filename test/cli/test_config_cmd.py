@@ -44,7 +44,7 @@ def test_dump_and_check_commands(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["config", "dump", "-o", str(out)]) == 0
     assert out.read_text() == config_cmd.render()
     assert main(["config", "check", str(out)]) == 0
-    assert "ok (mic_node, camera_node, slfm_node)" in capsys.readouterr().out
+    assert "ok (mic_node, camera_node, slfm_node, sound_follower)" in capsys.readouterr().out
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("/**/slfm_node:\n  ros__parameters:\n    hop_s: fast\n")

@@ -42,6 +42,14 @@ def test_demo_prints_the_table_and_writes_the_plots(tmp_path: Path) -> None:
         assert "NOT USED" not in text
     for name in ("azimuth.png", "yaw.png", "errors.png", "summary.md"):
         assert (tmp_path / "report" / name).is_file()
+    # The classical estimators on the same bag stand in their own column.
+    classic = json.loads((tmp_path / "report-classic" / "report.json").read_text())
+    assert classic["bag"] == report["bag"]
+    assert classic["estimators"].startswith("classic:")
+    lines = text.splitlines()
+    header = lines[next(i for i, line in enumerate(lines) if "[4/4]" in line) + 2]
+    assert "classical" in header
+    assert classic["estimators"] in text
     # A rerun replaces its own bag.
     assert run_demo(argv)[0] == 0
 

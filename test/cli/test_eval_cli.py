@@ -87,6 +87,7 @@ def _fails(argv: list[str], capsys: pytest.CaptureFixture[str], message: str) ->
 
 def test_rotation_json_and_table(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     args = ["eval", "rotation", "--panoramas", str(data["panos"]), "--pairs-per-image", "4"]
+    args += ["--estimator", "classic"]
     report = _json([*args, "--visual-estimator", "orb", "--seed", "2"], capsys)
     assert report["n"] == 4 and report["estimator"] == "orb"
     assert 0.0 <= report["yaw_valid_fraction"] <= 1.0
@@ -101,7 +102,10 @@ def test_audio_json_with_hrtf_and_brirs(
     data: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     audio = ["eval", "audio", "--sources", str(data["sources"]), "--clip-seconds", "1.0"]
-    hrtf = _json([*audio, "--hrtf", str(data["sofa"]), "--clips-per-file", "4"], capsys)
+    hrtf = _json(
+        [*audio, "--hrtf", str(data["sofa"]), "--clips-per-file", "4", "--estimator", "classic"],
+        capsys,
+    )
     assert hrtf["n"] == 4 and hrtf["estimator"] == "gcc_phat"
     assert hrtf["azimuth_mae_deg"] < 10.0 and hrtf["lr_accuracy"] == 1.0
     brir = _json([*audio, "--brirs", str(data["brirs"]), "--estimator", "iid"], capsys)
@@ -112,7 +116,8 @@ def test_audio_json_with_hrtf_and_brirs(
 def test_synthetic_prints_both_groups(
     data: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    report = _json(["eval", "synthetic", "--data", str(data["sim"])], capsys)
+    args = ["eval", "synthetic", "--data", str(data["sim"]), "--estimator", "classic"]
+    report = _json(args, capsys)
     assert report["n"] == 2 and report["yaw_n"] == 2
     assert report["visual_estimator"] == "orb"
     for key in (
@@ -123,6 +128,14 @@ def test_synthetic_prints_both_groups(
         "yaw_median_deg",
     ):
         assert key in report
+
+
+def test_the_shipped_model_is_the_default(
+    data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = _json(["eval", "synthetic", "--data", str(data["sim"])], capsys)
+    assert report["audio_estimator"] == "auto" and report["visual_estimator"].startswith("auto")
+    assert report["audio_n"] >= 1 and report["yaw_n"] == 2
 
 
 def test_error_paths_exit_non_zero_with_a_message(
@@ -168,7 +181,10 @@ def test_error_paths_exit_non_zero_with_a_message(
     )
     _fails(["eval", "synthetic", "--data", missing], capsys, "does not exist")
     _fails(
-        ["eval", "synthetic", "--data", str(data["sim"]), "--estimator", "slfm"], capsys, "--model"
+        ["eval", "synthetic", "--data", str(data["sim"]), "--estimator", "slfm", "--model"]
+        + [missing],
+        capsys,
+        "does not exist",
     )
     _fails(
         [
@@ -238,7 +254,7 @@ def test_report_writes_its_files_and_rejects_bad_inputs(
 def test_synthetic_table_says_what_it_counts_and_which_matcher_ran(
     data: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["eval", "synthetic", "--data", str(data["sim"])]
+    args = ["eval", "synthetic", "--data", str(data["sim"]), "--estimator", "classic"]
     assert main(args) == 0
     table = capsys.readouterr().out
     assert "n: samples scored; audio_n: clips scored" in table

@@ -111,6 +111,7 @@ def test_eval_commands_score_a_mixed_dataset(
     from slfm_ros.evaluation.report import run_report
 
     args = ["eval", "synthetic", "--data", str(dataset.root), "--only", "audio", "--json"]
+    args += ["--estimator", "classic"]
     assert main(args) == 0
     cli = json.loads(capsys.readouterr().out)
     assert cli["audio_n"] >= 8 and cli["azimuth_mae_deg"] < 3.0

@@ -86,6 +86,7 @@ def test_diagnostic_array_message() -> None:
         "slfm_node: image input",
         "slfm_node: estimators",
         "slfm_node: pipeline",
+        "slfm_node: sound tracking",
     ]
     image, estimator, pipeline = wire.status[1], wire.status[2], wire.status[3]
     assert image.level == b"\x02" and image.message == "bayer"

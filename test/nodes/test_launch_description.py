@@ -100,3 +100,14 @@ def test_fastdds_profile_environment(tmp_path: Path) -> None:
         dds_environment("/nonexistent.xml", {})
     plans = plan_nodes({"use_mic": "false"}, environ={})
     assert all(p.env == {var: shipped} for p in plans)
+
+
+def test_use_follower_adds_the_sound_follower() -> None:
+    plans = plan_nodes({"use_mic": "false", "use_camera": "false", "use_follower": "true"})
+    assert [p.name for p in plans] == ["slfm_node", "sound_follower"]
+    follower = plans[1]
+    assert follower.module == "slfm_ros.nodes.sound_follower"
+    assert follower.params_file == plans[0].params_file
+    cmd = node_command(follower, python="py")
+    assert cmd[:3] == ["py", "-m", "slfm_ros.nodes.sound_follower"]
+    assert "__node:=sound_follower" in cmd

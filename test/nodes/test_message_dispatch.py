@@ -80,8 +80,8 @@ def test_audio_before_any_info_is_dropped_without_a_frame_count() -> None:
 
 
 def test_an_unknown_kind_is_refused() -> None:
-    with pytest.raises(InputFormatError, match="'imu'"):
-        dispatcher().feed("imu", object(), START_NS)
+    with pytest.raises(InputFormatError, match="'gps'"):
+        dispatcher().feed("gps", object(), START_NS)
 
 
 def test_a_stream_gives_directions_at_window_ends_and_yaws_at_image_stamps() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from training.config import TrainConfig, apply_overrides, train_config_from_mapping
+from slfm_training.config import TrainConfig, apply_overrides, train_config_from_mapping
 
 torch.set_num_threads(1)
 

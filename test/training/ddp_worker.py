@@ -20,9 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from training.config import apply_overrides, train_config_from_mapping  # noqa: E402
-from training.loop import Trainer  # noqa: E402
-from training.runtime import DistContext  # noqa: E402
+from slfm_training.config import apply_overrides, train_config_from_mapping  # noqa: E402
+from slfm_training.loop import Trainer  # noqa: E402
+from slfm_training.runtime import DistContext  # noqa: E402
 
 
 def main(out: Path, overrides: list[str]) -> None:

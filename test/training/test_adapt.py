@@ -25,8 +25,8 @@ from slfm_ros.core.errors import ConfigError, InputFormatError
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.cue_direction import CueDirectionNet
 from slfm_ros.nodes import msg_conversions as conv
-from training.adapt import AdaptConfig, load_adapt_config, read_recording, run_adapt
-from training.audio_net_io import load_audio_net, save_audio_net
+from slfm_training.adapt import AdaptConfig, load_adapt_config, read_recording, run_adapt
+from slfm_training.audio_net_io import load_audio_net, save_audio_net
 
 SETTINGS = StreamSettings(sample_rate=16000, chunk_s=0.1, fps=5.0, receiver="spherical_head")
 FAST = AdaptConfig(train={"epochs": 4, "batch_size": 32, "lr": 2e-3})
@@ -110,9 +110,10 @@ def write_robot_bag(
 
 
 def garbage_ground_truth(src: Path, dst: Path) -> Path:
-    """A copy of ``src`` whose /ground_truth/* messages are bytes no reader could decode."""
+    """A copy of ``src`` whose /ground_truth/* messages are bytes no reader could decode, and
+    without /odom, so that the camera's frames measure the turns."""
     with open_bag(src) as reader:
-        messages = list(reader.messages())
+        messages = [m for m in reader.messages() if m.topic != "/odom"]
         types = {t.name: t.msgtype for t in reader.topics.values()}
     with BagWriter(dst) as writer:
         for topic in dict.fromkeys(m.topic for m in messages):
@@ -191,7 +192,13 @@ def test_cli_needs_bags_model_and_out(tmp_path: Path) -> None:
 
 
 def test_the_documented_config_is_the_default() -> None:
-    path = Path(__file__).resolve().parents[2] / "training" / "configs" / "audio_adapt.yaml"
+    path = (
+        Path(__file__).resolve().parents[2]
+        / "training"
+        / "configs"
+        / "cue_audio"
+        / "audio_adapt.yaml"
+    )
     assert load_adapt_config(path) == AdaptConfig()
 
 

@@ -16,9 +16,9 @@ from slfm_ros.core.errors import ConfigError, DatasetError
 from slfm_ros.core.estimators.cue_audio import CueAudioEstimator
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ReceiverMix
-from training.audio_run import load_audio_run_config, run_audio_training
-from training.cue_audio import CueTrainConfig, train_cues
-from training.cue_cache import build_cue_cache, cache_settings, load_cue_cache
+from slfm_training.audio_run import load_audio_run_config, run_audio_training
+from slfm_training.cue_audio import CueTrainConfig, train_cues
+from slfm_training.cue_cache import build_cue_cache, cache_settings, load_cue_cache
 
 REPO = Path(__file__).resolve().parents[2]
 CUES = CueConfig()
@@ -105,7 +105,7 @@ def test_trained_network_localises_a_delayed_pair(tiny_cache: dict[str, np.ndarr
 
 def test_run_folder_is_never_reused_without_resume(tmp_path: Path) -> None:
     cfg = load_audio_run_config(
-        REPO / "training/configs/audio_cues.yaml",
+        REPO / "training/configs/cue_audio/audio_cues.yaml",
         {
             "data.train_scenes": 4,
             "data.val_scenes": 2,

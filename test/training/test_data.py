@@ -14,8 +14,8 @@ import torch
 from slfm_ros.core.conventions import wrap_angle
 from slfm_ros.core.errors import ConfigError, DatasetError
 from slfm_ros.core.sim.dataset import SampleSource
-from training.config import TrainConfig
-from training.data import (
+from slfm_training.config import TrainConfig
+from slfm_training.data import (
     SampleTransform,
     StepBatchSampler,
     TrainSamples,
@@ -154,7 +154,7 @@ def test_batches_are_a_function_of_the_position(
 
 
 def test_epochs_visit_every_sample_once() -> None:
-    from training.config import DataConfig
+    from slfm_training.config import DataConfig
 
     class Source:
         def __len__(self) -> int:

@@ -15,9 +15,14 @@ from slfm_ros.cli import train_cmd
 from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ReceiverMix, ViewTurns
-from training.audio_net_io import load_audio_net
-from training.label_free_audio import LabelFreeConfig, MultiViewData, shrinkage, train_label_free
-from training.multiview_cache import build_multiview_cache, load_multiview_cache
+from slfm_training.audio_net_io import load_audio_net
+from slfm_training.label_free_audio import (
+    LabelFreeConfig,
+    MultiViewData,
+    shrinkage,
+    train_label_free,
+)
+from slfm_training.multiview_cache import build_multiview_cache, load_multiview_cache
 
 REPO = Path(__file__).resolve().parents[2]
 CUES = CueConfig()
@@ -77,7 +82,7 @@ def test_shrinkage_measures_a_compressed_answer() -> None:
 
 def test_cli_runs_stops_and_resumes(tmp_path: Path) -> None:
     torch.set_num_threads(1)
-    config = yaml.safe_load((REPO / "training/configs/audio_label_free.yaml").read_text())
+    config = yaml.safe_load((REPO / "training/configs/cue_audio/audio_label_free.yaml").read_text())
     config["cache_dir"] = str(tmp_path / "cache")
     config["examples"].update(
         receivers={"stereo_spacing_m": [0.2, 0.2], "weights": [0.0, 1.0, 0.0], "sofa_files": []},

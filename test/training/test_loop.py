@@ -14,9 +14,9 @@ import yaml
 from slfm_ros.core.errors import DatasetError, ModelError
 from slfm_ros.core.models.checkpoint import load_model
 from slfm_ros.core.sim.dataset import write_dataset
-from training.config import TrainConfig
-from training.loop import Trainer, TrainResult, train, warmup_cosine
-from training.runtime import DistContext, TrainingError, is_oom, oom_error
+from slfm_training.config import TrainConfig
+from slfm_training.loop import Trainer, TrainResult, train, warmup_cosine
+from slfm_training.runtime import DistContext, TrainingError, is_oom, oom_error
 
 
 def run_and_list_changes(trainer: Trainer) -> tuple[TrainResult, set[str]]:
@@ -207,7 +207,7 @@ def test_warmup_cosine_schedule() -> None:
 
 def test_geometric_weight_warms_up_linearly(tiny_config: Callable[..., TrainConfig]) -> None:
     from slfm_ros.core.models.config import load_model_config
-    from training.stages.slfm import SlfmStage
+    from slfm_training.stages.slfm import SlfmStage
 
     cfg = tiny_config("slfm", "slfm.geometric_warmup_steps=100", "slfm.geometric_weight=10")
     stage = SlfmStage(cfg, load_model_config("small"))
@@ -237,9 +237,9 @@ def test_geometric_loss_reaches_the_audio_network_from_its_start_step(
 ) -> None:
     from slfm_ros.core.errors import ConfigError
     from slfm_ros.core.models.config import load_model_config
-    from training.data import Batch
-    from training.loop import build_nets
-    from training.stages.slfm import SlfmStage
+    from slfm_training.data import Batch
+    from slfm_training.loop import build_nets
+    from slfm_training.stages.slfm import SlfmStage
 
     cfg = tiny_config(
         "slfm",
@@ -283,7 +283,7 @@ def test_geometric_loss_reaches_the_audio_network_from_its_start_step(
 def test_train_networks_selects_what_trains(tiny_config: Callable[..., TrainConfig]) -> None:
     from slfm_ros.core.errors import ConfigError
     from slfm_ros.core.models.config import load_model_config
-    from training.stages.slfm import SlfmStage
+    from slfm_training.stages.slfm import SlfmStage
 
     cfg = tiny_config("slfm", "slfm.finetune=true", "slfm.train_networks=[visual]")
     parts = SlfmStage(cfg, load_model_config("small")).trainable()

@@ -10,7 +10,7 @@ import pytest
 from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import DatasetError
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ReceiverMix, ViewTurns
-from training.multiview_cache import (
+from slfm_training.multiview_cache import (
     build_multiview_cache,
     cached_multiview,
     load_multiview_cache,

@@ -14,8 +14,8 @@ from slfm_ros.core.models.audio_direction import AudioDirectionNet
 from slfm_ros.core.models.losses import geometric_loss
 from slfm_ros.core.models.visual_pose import VisualPoseNet
 from slfm_ros.core.sim.dataset import OnTheFlyDataset
-from training.config import TrainConfig
-from training.sign import flip_heads, resolve_rotation_sign, resolve_sign, side_agreement
+from slfm_training.config import TrainConfig
+from slfm_training.sign import flip_heads, resolve_rotation_sign, resolve_sign, side_agreement
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import torch
 
 from slfm_ros.core.models.config import load_model_config
 from slfm_ros.core.models.visual_pose import VisualPoseNet
-from training.stages.slfm import pair_predictions
+from slfm_training.stages.slfm import pair_predictions
 
 
 def test_pair_predictions_equal_the_network_on_each_pair() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from training.config import TrainConfig
-from training.loop import train
+from slfm_training.config import TrainConfig
+from slfm_training.loop import train
 
 # Every validation is an evaluation "without improvement" after the first one: no loss can
 # beat the best by this much.

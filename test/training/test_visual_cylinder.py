@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from slfm_ros.core.errors import ConfigError
-from training.stages.visual_cylinder import (
+from slfm_ros.core.models.cylinder_pose import CURVE_NAMES, CylinderPoseNet
+from slfm_training.stages.visual_cylinder import (
     cached_pairs,
     data_key,
     head_loss,
@@ -20,7 +21,9 @@ from training.stages.visual_cylinder import (
     train_head,
 )
 
-CONFIG = Path(__file__).parents[2] / "training" / "configs" / "visual_cylinder.yaml"
+CONFIG = (
+    Path(__file__).parents[2] / "training" / "configs" / "cylinder_pose" / "visual_cylinder.yaml"
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def test_the_shipped_config_loads_and_rejects_unknown_keys() -> None:
 def test_pairs_are_cached_and_reused(cache: Path, tmp_path: Path) -> None:
     cfg = tiny(cache, tmp_path)
     curves, turns = cached_pairs(cfg, "train", 3, log=lambda *_: None)
-    assert curves.shape == (18, 6, 361) and turns.shape == (18,)
+    assert curves.shape == (18, len(CURVE_NAMES), 361) and turns.shape == (18,)
     assert np.all(np.abs(turns) < math.radians(90.0))
     folder = cache / data_key(cfg)
     assert len(list(folder.glob("train-*.npz"))) == 2  # chunks of 2 worlds
@@ -80,7 +83,6 @@ def test_a_tiny_run_lowers_its_loss_and_saves_a_loadable_model(cache: Path, tmp_
     curves = torch.from_numpy(train[0].astype(np.float32))
     turns = torch.from_numpy(train[1])
     torch.manual_seed(cfg.optim.seed)
-    from slfm_ros.core.models.cylinder_pose import CylinderPoseNet
 
     with torch.no_grad():
         before = float(head_loss(CylinderPoseNet(cfg.model), curves, turns, cfg.optim)[0])

@@ -1,5 +1,5 @@
 """Training stages. Each stage module defines only what differs between stages: extra
-modules, which parts train, and the forward pass with its loss. ``training.loop`` runs all of
+modules, which parts train, and the forward pass with its loss. ``slfm_training.loop`` runs all of
 them with the same optimiser, schedule, checkpoints and logging.
 
 A stage's ``forward(nets, batch)`` returns a ``StepOutput``: the scalar loss to minimise and
@@ -29,8 +29,8 @@ from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.losses import BinauralTerm
 from slfm_ros.core.models.visual_pose import VisualPoseNet
 from slfm_ros.core.sim.scene import SceneConfig
-from training.config import STAGES, EgomotionConfig, SlfmConfig, TrainConfig
-from training.data import Batch, TurnMeter
+from slfm_training.config import STAGES, EgomotionConfig, SlfmConfig, TrainConfig
+from slfm_training.data import Batch, TurnMeter
 
 # Submodules of the two networks: encoders produce features, heads map them to angles.
 ENCODER_PARTS = ("audio.trunk", "audio.project", "visual.trunk", "visual.encoder", "visual.project")
@@ -120,7 +120,7 @@ def azimuth_error_deg(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     return angular_error_deg(fold_to_front_t(pred), fold_to_front_t(true))
 
 
-_MODULES = {name: f"training.stages.{name}" for name in STAGES}
+_MODULES = {name: f"slfm_training.stages.{name}" for name in STAGES}
 
 
 def get_stage(cfg: TrainConfig, model_cfg: ModelConfig) -> Stage:

@@ -23,9 +23,9 @@ from slfm_ros.core.errors import DatasetError
 from slfm_ros.core.models.config import ModelConfig
 from slfm_ros.core.models.losses import egomotion_loss
 from slfm_ros.core.sim.scene import SceneConfig
-from training.config import TrainConfig
-from training.data import Batch, TurnMeter, audio_features, turn_meter_for
-from training.stages import (
+from slfm_training.config import TrainConfig
+from slfm_training.data import Batch, TurnMeter, audio_features, turn_meter_for
+from slfm_training.stages import (
     Stage,
     StepOutput,
     angular_error_deg,
@@ -33,7 +33,7 @@ from training.stages import (
     azimuth_error_deg,
     binaural_term,
 )
-from training.stages.slfm import audio_predictions
+from slfm_training.stages.slfm import audio_predictions
 
 AUDIO_HEAD = ("audio.head",)
 AUDIO_ENCODER = ("audio.trunk", "audio.project")

@@ -17,8 +17,8 @@ from torch import nn
 from slfm_ros.core.dsp.stft import StftConfig, stft_torch
 from slfm_ros.core.models.binauralization import BinauralizationUNet
 from slfm_ros.core.models.losses import binauralization_loss
-from training.data import Batch, audio_features
-from training.stages import (
+from slfm_training.data import Batch, audio_features
+from slfm_training.stages import (
     ENCODER_PARTS,
     Stage,
     StepOutput,

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.data import Batch, audio_features
-from training.stages import Stage, StepOutput, audio_net, view_pair_maps, visual_net
+from slfm_training.data import Batch, audio_features
+from slfm_training.stages import Stage, StepOutput, audio_net, view_pair_maps, visual_net
 
 
 def angle_bins(angle: torch.Tensor, low: float, high: float, bins: int) -> torch.Tensor:

@@ -24,8 +24,8 @@ from slfm_ros.core.dsp.iid import iid_votes_torch
 from slfm_ros.core.models.audio_direction import AudioDirectionNet, swap_channels
 from slfm_ros.core.models.losses import slfm_total_loss
 from slfm_ros.core.models.visual_pose import VisualPoseNet
-from training.data import Batch, audio_features
-from training.stages import (
+from slfm_training.data import Batch, audio_features
+from slfm_training.stages import (
     ENCODER_PARTS,
     HEAD_PARTS,
     Stage,

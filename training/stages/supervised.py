@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from slfm_ros.core.models.losses import supervised_angle_loss
-from training.data import Batch, audio_features
-from training.stages import (
+from slfm_training.data import Batch, audio_features
+from slfm_training.stages import (
     ENCODER_PARTS,
     HEAD_PARTS,
     Stage,
@@ -24,7 +24,7 @@ from training.stages import (
     azimuth_error_deg,
     visual_net,
 )
-from training.stages.slfm import audio_predictions, pair_predictions
+from slfm_training.stages.slfm import audio_predictions, pair_predictions
 
 
 class SupervisedStage(Stage):

@@ -1,6 +1,7 @@
 """Train the cylinder pose network (relative camera yaw) from simulator labels, on a CPU.
 
-    python -m training.stages.visual_cylinder --config training/configs/visual_cylinder.yaml \\
+    python -m slfm_training.stages.visual_cylinder \\
+        --config training/configs/cylinder_pose/visual_cylinder.yaml \\
         [--out DIR] [--cache DIR] [--set section.key=value ...]
 
 The front end of ``CylinderPoseNet`` has no weights, so every training pair is run through it
@@ -24,6 +25,7 @@ import argparse
 import hashlib
 import json
 import math
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -42,17 +44,20 @@ from slfm_ros.core.models.cylinder_pose import CylinderPoseConfig, CylinderPoseN
 
 WEIGHTS_FILE = "cylinder_pose.pt"
 CONFIG_FILE = "cylinder_pose.yaml"
+MODULE = "slfm_training.stages.visual_cylinder"
+# How the shipped recipe is run (a run folder written before runs recorded their command).
+RECIPE_COMMAND = f"python -m {MODULE} --config training/configs/cylinder_pose/visual_cylinder.yaml"
 
 
 @dataclass(frozen=True)
 class PairDataConfig:
-    """How training pairs are rendered (see training/configs/visual_cylinder.yaml)."""
+    """How training pairs are rendered (training/configs/cylinder_pose/visual_cylinder.yaml)."""
 
     seed: int = 0
     panorama_width: int = 2048
     outdoor_probability: float = 0.2
     irregular_probability: float = 0.5
-    train_worlds: int = 600
+    train_worlds: int = 1500
     val_worlds: int = 60
     pairs_per_world: int = 16
     chunk_worlds: int = 25
@@ -65,8 +70,8 @@ class PairDataConfig:
     other_camera_probability: float = 0.25
     other_hfov_deg: tuple[float, float] = (45.0, 90.0)
     other_pitch_deg: tuple[float, float] = (-35.0, 5.0)
-    pitch_jitter_deg: float = 1.0
-    roll_jitter_deg: float = 1.0
+    pitch_jitter_deg: float = 0.5
+    roll_jitter_deg: float = 0.5
     max_translation_m: float = 0.0
     effects: dict[str, Any] = field(
         default_factory=lambda: {
@@ -99,7 +104,7 @@ class PairDataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """The head's optimisation (see training/configs/visual_cylinder.yaml)."""
+    """The head's optimisation (training/configs/cylinder_pose/visual_cylinder.yaml)."""
 
     seed: int = 0
     epochs: int = 30
@@ -116,8 +121,8 @@ class VisualCylinderConfig:
     model: CylinderPoseConfig = field(default_factory=CylinderPoseConfig)
     data: PairDataConfig = field(default_factory=PairDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
-    cache_dir: str = "/work/data/visual/cache"
-    out_dir: str = "out/visual_cylinder"
+    cache_dir: str = "data/cylinder_pose/cache"
+    out_dir: str = "out/cylinder_pose"
 
 
 def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> VisualCylinderConfig:
@@ -140,14 +145,25 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> Visua
 
 
 def data_key(cfg: VisualCylinderConfig) -> str:
-    """Hash of everything that decides the cached curves."""
+    """Hash of everything that decides the cached curves of a world (not how many worlds:
+    more worlds reuse the cached ones)."""
     front = {k: v for k, v in cfg.model.to_dict().items() if k not in _HEAD_KEYS}
-    text = json.dumps({"data": to_mapping(cfg.data), "front": front}, sort_keys=True)
+    data = {k: v for k, v in to_mapping(cfg.data).items() if k not in _COUNT_KEYS}
+    text = json.dumps({"data": data, "front": front}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# Data keys that say how many worlds there are, not what is in them.
+_COUNT_KEYS = ("train_worlds", "val_worlds", "chunk_worlds")
 # Config keys of the learned head only; changing them keeps the cached curves valid.
-_HEAD_KEYS = ("channels", "dilations", "context_dim", "confidence_window_deg")
+_HEAD_KEYS = (
+    "channels",
+    "dilations",
+    "context_dim",
+    "confidence_window_deg",
+    "refine_window_deg",
+    "refine_min_ncc",
+)
 
 
 def _world_camera(data: PairDataConfig, rng: np.random.Generator) -> tuple[float, float]:
@@ -274,11 +290,19 @@ def cached_pairs(
 
 
 def head_loss(
-    net: CylinderPoseNet, curves: torch.Tensor, turns: torch.Tensor, optim: OptimConfig
+    net: CylinderPoseNet,
+    curves: torch.Tensor,
+    turns: torch.Tensor,
+    optim: OptimConfig,
+    mirrored: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, predicted theta): cross-entropy against a Gaussian around the true bin, plus the
-    L1 error of the offset at the true turn's nearest bin (in bins)."""
-    logits, offsets = net.head_outputs(curves)
+    L1 error of the offset at the true turn's nearest bin (in bins).
+
+    mirrored: score the network's mirror-averaged outputs (as it predicts); False scores the
+    head alone (half the cost), which training uses with randomly swapped pairs instead.
+    """
+    logits, offsets = net.head_outputs(curves) if mirrored else net.raw_head_outputs(curves)
     step = math.radians(net.cfg.step_deg)
     position = turns / step + net.cfg.max_shift  # fractional bin index of the truth
     index = torch.arange(logits.shape[1], dtype=torch.float32).unsqueeze(0)
@@ -313,10 +337,9 @@ def evaluate_head(
     preds = []
     with torch.no_grad():
         for start in range(0, len(curves), 512):
-            logits, offsets = net.head_outputs(
-                torch.from_numpy(curves[start : start + 512]).float()
-            )
-            preds.append(net.decode(logits, offsets)[0].numpy())
+            part = torch.from_numpy(curves[start : start + 512]).float()
+            logits, offsets = net.head_outputs(part)
+            preds.append(net.decode(logits, offsets, part)[0].numpy())
     return summarise(yaw_errors_deg(np.concatenate(preds), turns), turns)
 
 
@@ -349,7 +372,11 @@ def train_head(
         losses = []
         for start in range(0, n, optim_cfg.batch_size):
             idx = order[start : start + optim_cfg.batch_size]
-            loss, _ = head_loss(net, curves[idx], turns[idx], optim_cfg)
+            # A swapped pair has reversed curves and the negated turn; the head sees both.
+            swap = torch.rand(len(idx), generator=generator) < 0.5
+            batch = torch.where(swap[:, None, None], torch.flip(curves[idx], dims=[2]), curves[idx])
+            target = torch.where(swap, -turns[idx], turns[idx])
+            loss, _ = head_loss(net, batch, target, optim_cfg, mirrored=False)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -402,7 +429,7 @@ def load_cylinder_pose(folder: str | Path) -> CylinderPoseNet:
     return net.eval()
 
 
-def run(cfg: VisualCylinderConfig, log: Any = print) -> dict[str, Any]:
+def run(cfg: VisualCylinderConfig, log: Any = print, command: str = "") -> dict[str, Any]:
     torch.set_num_threads(cfg.optim.threads)
     tic = time.perf_counter()
     train = cached_pairs(cfg, "train", cfg.data.train_worlds, log)
@@ -420,6 +447,7 @@ def run(cfg: VisualCylinderConfig, log: Any = print) -> dict[str, Any]:
             "optim": to_mapping(cfg.optim),
             "data_key": data_key(cfg),
             "labels": "simulator yaw labels (procedural worlds, train split)",
+            "command": command,
         },
         "metrics": {k: v for k, v in metrics.items() if k != "history"},
         "val": metrics["history"][-1].get("val", {}),
@@ -432,7 +460,9 @@ def run(cfg: VisualCylinderConfig, log: Any = print) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="training YAML (training/configs/visual_cylinder.yaml)")
+    parser.add_argument(
+        "--config", help="training YAML (training/configs/cylinder_pose/visual_cylinder.yaml)"
+    )
     parser.add_argument("--out", help="output folder (overrides out_dir)")
     parser.add_argument("--cache", help="curve cache folder (overrides cache_dir)")
     parser.add_argument("--set", action="append", default=[], help="section.key=value override")
@@ -443,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache:
         overrides.append(f"cache_dir={args.cache}")
     cfg = load_config(args.config, overrides)
-    run(cfg)
+    given = list(sys.argv[1:] if argv is None else argv)
+    run(cfg, command=shlex.join(["python", "-m", MODULE, *given]))
     return 0
 
 

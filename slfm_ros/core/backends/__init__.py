@@ -102,16 +102,19 @@ def create_runners(
     options: BackendOptions | None = None,
     disabled: Collection[str] = (),
     availability: Availability = default_availability,
+    camera: tuple[float, float] | None = None,
 ) -> Runners:
     """Load the model in ``model_dir`` on the best backend allowed.
 
     backend:  "auto" (AUTO_ORDER) or one of "tensorrt", "onnxruntime", "torch" (then its
               devices in AUTO_ORDER order). device: "auto", "cpu" or "cuda".
     disabled: backends or candidates ("torch", "onnxruntime:cuda") to treat as missing.
+    camera:   (horizontal FOV, pitch) in degrees of the camera the images come from; the
+              compact family's visual network is set up for it (``follow_camera``).
     Raises ModelError for a missing or broken model directory, BackendUnavailable (a
     ModelError) when no allowed backend can run it, ConfigError for unknown names.
     """
-    source = read_model_source(model_dir)
+    source = read_model_source(model_dir, camera)
     selection = select_backend(source, backend, device, options, disabled, availability)
     chosen = selection.backend
     return Runners(

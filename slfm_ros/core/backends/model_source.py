@@ -7,6 +7,7 @@ against the export manifest instead of loading the weights.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from slfm_ros.core.errors import ConfigError, ModelError
-from slfm_ros.core.models.config import AnyModelConfig, load_model_config
+from slfm_ros.core.models.config import AnyModelConfig, config_for_camera, load_model_config
 
 CARD_FILE = "card.yaml"
 WEIGHTS_FILE = "weights.pt"
@@ -27,6 +28,9 @@ class ModelSource:
     """A model directory: its card, the card's sha256 and the network config.
 
     weights_sha256 is the value the card records (``load_model`` checks it against the file).
+    camera: (horizontal FOV, pitch) in degrees that the visual network is set up for instead of
+    its card's reference camera (``follow_camera``), or None. Such a source's ``card_sha256``
+    is a hash of the card and that camera: the identity its exports are keyed on.
     """
 
     path: Path
@@ -34,14 +38,21 @@ class ModelSource:
     card_sha256: str
     weights_sha256: str
     card: dict[str, Any] = field(default_factory=dict, compare=False)
+    camera: tuple[float, float] | None = None
 
     @property
     def weights_path(self) -> Path:
         return self.path / str(self.card.get("weights_file", WEIGHTS_FILE))
 
 
-def read_model_source(model_dir: str | os.PathLike[str]) -> ModelSource:
-    """Read ``model_dir/card.yaml``; ModelError when it is missing or not a model card."""
+def read_model_source(
+    model_dir: str | os.PathLike[str], camera: tuple[float, float] | None = None
+) -> ModelSource:
+    """Read ``model_dir/card.yaml``; ModelError when it is missing or not a model card.
+
+    camera: (horizontal FOV, pitch) in degrees of the camera the images will come from; see
+    ``follow_camera``.
+    """
     path = Path(model_dir)
     card_path = path / CARD_FILE
     if not card_path.is_file():
@@ -60,12 +71,33 @@ def read_model_source(model_dir: str | os.PathLike[str]) -> ModelSource:
         config = load_model_config(card["model_config"])
     except ConfigError as exc:
         raise ModelError(f"model card {card_path}: invalid model_config: {exc}") from exc
-    return ModelSource(
+    source = ModelSource(
         path=path,
         config=config,
         card_sha256=hashlib.sha256(text).hexdigest(),
         weights_sha256=str(card.get("weights_sha256", "")),
         card=card,
+    )
+    return follow_camera(source, camera) if camera is not None else source
+
+
+def follow_camera(source: ModelSource, camera: tuple[float, float]) -> ModelSource:
+    """``source`` with its visual network set up for ``camera`` = (horizontal FOV, pitch) in
+    degrees (``slfm_ros.core.models.config.config_for_camera``); unchanged when that changes
+    nothing."""
+    try:
+        config = config_for_camera(source.config, camera)
+    except ConfigError as exc:
+        raise ModelError(f"{source.path}: {exc}") from exc
+    if config == source.config:
+        return source
+    hfov_deg, pitch_deg = (float(v) for v in camera)
+    identity = f"{source.card_sha256} camera hfov {hfov_deg!r} pitch {pitch_deg!r}"
+    return dataclasses.replace(
+        source,
+        config=config,
+        card_sha256=hashlib.sha256(identity.encode()).hexdigest(),
+        camera=(hfov_deg, pitch_deg),
     )
 
 

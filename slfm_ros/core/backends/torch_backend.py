@@ -73,7 +73,7 @@ class TorchBackend(InferenceBackend):
                 torch.set_num_interop_threads(options.inter_op_threads)
             except RuntimeError:
                 notes.append("inter-op threads already fixed for this process; setting ignored")
-        model = load_model(source.path, map_location=device)
+        model = load_model(source.path, map_location=device, camera=source.camera)
         fp16 = options.enable_fp16 and device == "cuda"
         channels_last = options.channels_last and device == "cuda"
         if options.enable_fp16 and not fp16:

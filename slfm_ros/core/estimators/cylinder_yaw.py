@@ -2,7 +2,9 @@
 
 Both images are reprojected onto the camera's level cylinder (``geometry.cylinder``), where a
 pure yaw is a column shift. Each cylinder becomes a gradient-magnitude map (robust to
-brightness and contrast changes), and the masked normalised cross-correlation (NCC) of the two
+brightness and contrast changes; optionally smoothed across rows, for tolerance to a small
+tilt at some cost in precision on small overlaps), and the masked normalised
+cross-correlation (NCC) of the two
 maps is taken for every shift in [-max_turn, max_turn]: only cells both views see count, and
 each shift is normalised over its own overlap. The best shift, refined to a fraction of a cell
 by a parabola through its neighbours, is the yaw.
@@ -73,6 +75,26 @@ def pool_rows(
     return np.where(valid, pooled, 0.0).astype(np.float32), valid
 
 
+def vertical_kernel(sigma_rows: float) -> FloatArray:
+    """Normalised Gaussian (k, 1) of ``sigma_rows`` rows, k = 2 ceil(3 sigma) + 1."""
+    half = int(math.ceil(3.0 * sigma_rows))
+    x = np.arange(-half, half + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (x / sigma_rows) ** 2)
+    return (kernel / kernel.sum()).astype(np.float32)[:, None]
+
+
+def blur_rows(values: FloatArray, mask: npt.NDArray[np.bool_], sigma_rows: float) -> FloatArray:
+    """Masked vertical Gaussian blur: a small camera tilt moves content up or down a little,
+    and a yaw never does, so smoothing across rows makes the NCC tolerant of tilt without
+    losing any yaw resolution. Normalised by the blurred mask, so edges keep their level."""
+    if sigma_rows <= 0:
+        return values
+    kernel = vertical_kernel(sigma_rows)
+    num = cv2.filter2D(values, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    den = cv2.filter2D(mask.astype(np.float32), -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    return np.where(mask, num / np.maximum(den, 1e-6), 0.0).astype(np.float32)
+
+
 def masked_ncc(
     feature_0: FloatArray,
     feature_1: FloatArray,
@@ -86,8 +108,9 @@ def masked_ncc(
     the overlap is below ``min_overlap_fraction``.
     """
     m = mask.astype(np.float64)
-    a = np.where(mask, feature_0, 0.0).astype(np.float64)
-    b = np.where(mask, feature_1, 0.0).astype(np.float64)
+    # Standardised over each map's own cells: the NCC does not change, and the epsilon below
+    # stays negligible whatever the maps' scale.
+    a, b = (_standardised(f, mask) for f in (feature_0, feature_1))
     cols = m.shape[1]
     n_fft = 1 << int(math.ceil(math.log2(2 * cols)))
 
@@ -108,6 +131,15 @@ def masked_ncc(
     overlap = n / max(float(n[max_shift]), 1.0)
     ncc = np.where(overlap >= min_overlap_fraction, cov / np.sqrt(var + 1e-12), 0.0)
     return ncc.astype(np.float32), overlap.astype(np.float32)
+
+
+def _standardised(values: FloatArray, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    cells = values[mask].astype(np.float64)
+    if cells.size == 0:
+        return np.zeros(values.shape, np.float64)
+    std = float(cells.std())
+    scaled = (values.astype(np.float64) - cells.mean()) / (std if std > 0 else 1.0)
+    return np.where(mask, scaled, 0.0)
 
 
 def refine_peak(curve: npt.NDArray[np.floating], index: int) -> float:
@@ -146,6 +178,7 @@ class CylinderNccYaw(VisualEstimator):
     work_width, work_height: images are area-resized to this size first (pixels).
     max_turn_deg: largest |theta| searched.
     min_ncc: a best NCC below this gives an invalid estimate (no shared view found).
+    vertical_blur_deg: Gaussian smoothing across rows (degrees; 0 = none, see blur_rows).
     """
 
     name = "cylinder"
@@ -159,6 +192,7 @@ class CylinderNccYaw(VisualEstimator):
         work_height: int = 120,
         max_turn_deg: float = 90.0,
         min_ncc: float = 0.3,
+        vertical_blur_deg: float = 0.0,
     ):
         if not 0.0 < hfov < math.pi:
             raise ConfigError(f"hfov must be in (0, pi) radians; got {hfov}")
@@ -177,17 +211,23 @@ class CylinderNccYaw(VisualEstimator):
         self.work_height = int(work_height)
         self.max_shift = int(round(math.radians(max_turn_deg) / self.step))
         self.min_ncc = float(min_ncc)
+        if vertical_blur_deg < 0:
+            raise ConfigError(f"vertical_blur_deg must be >= 0; got {vertical_blur_deg}")
+        self.vertical_blur_deg = float(vertical_blur_deg)
 
     @property
     def grid(self) -> CylinderGrid:
         return _grid(self.work_width, self.work_height, self.hfov, self.pitch, self.step)
 
     def features(self, image: npt.NDArray[np.uint8]) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-        """Row-pooled gradient-magnitude cylinder of one image and its mask."""
+        """Row-pooled gradient-magnitude cylinder of one image (blurred across rows when
+        ``vertical_blur_deg`` > 0) and its mask."""
         grid = self.grid
         grey = grey_of(image, self.work_width, self.work_height)
         grad = gradient_magnitude(reproject_to_cylinder(grey, grid), grid.mask)
-        return pool_rows(grad, eroded(grid.mask))
+        pooled, mask = pool_rows(grad, eroded(grid.mask))
+        sigma_rows = self.vertical_blur_deg / (math.degrees(self.step) * ROW_POOL)
+        return blur_rows(pooled, mask, sigma_rows), mask
 
     def estimate(
         self, image_0: npt.NDArray[np.uint8], image_1: npt.NDArray[np.uint8]

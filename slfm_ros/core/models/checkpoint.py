@@ -34,7 +34,12 @@ from slfm_ros.core.atomic_io import atomic_write_bytes, atomic_write_text
 from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.hashing import sha256_file
 from slfm_ros.core.models.audio_direction import AudioDirectionNet
-from slfm_ros.core.models.config import AnyModelConfig, ModelConfig, load_model_config
+from slfm_ros.core.models.config import (
+    AnyModelConfig,
+    ModelConfig,
+    config_for_camera,
+    load_model_config,
+)
 from slfm_ros.core.models.visual_pose import VisualPoseNet
 
 WEIGHTS_FILE = "weights.pt"
@@ -262,9 +267,14 @@ def _check_state(
 
 
 def load_model(
-    directory: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+    directory: str | os.PathLike[str],
+    map_location: str | torch.device = "cpu",
+    camera: tuple[float, float] | None = None,
 ) -> LoadedModel:
     """Load a model directory written by ``save_model``; both networks come back in eval mode.
+
+    camera: (horizontal FOV, pitch) in degrees of the camera the images come from, for a
+    visual network that follows it (``config_for_camera``); None = the card's camera.
 
     Raises ModelError for a missing file, an unreadable card, a weights hash that differs from
     the card, or weights whose keys or shapes do not match the card's model config.
@@ -279,6 +289,11 @@ def load_model(
         config = load_model_config(card["model_config"])
     except ConfigError as exc:
         raise ModelError(f"model card {path / CARD_FILE}: invalid model_config: {exc}") from exc
+    if camera is not None:
+        try:
+            config = config_for_camera(config, camera)
+        except ConfigError as exc:
+            raise ModelError(f"{path}: {exc}") from exc
     weights_path = path / str(card.get("weights_file", WEIGHTS_FILE))
     if not weights_path.is_file():
         raise ModelError(f"weights file not found: {weights_path}")

@@ -323,3 +323,34 @@ def load_model_config(data: Mapping[str, Any] | str) -> AnyModelConfig:
         parts[part] = dataclasses.replace(current, **values)
     name = data.get("name", base.name)
     return ModelConfig(parts["visual"], parts["audio"], str(name), parts["binaural"])
+
+
+def config_for_camera(config: AnyModelConfig, camera: tuple[float, float]) -> AnyModelConfig:
+    """``config`` with its visual network set up for a camera of ``camera`` = (horizontal FOV,
+    pitch) in degrees.
+
+    The compact family's visual network reprojects both images onto a cylinder with the
+    camera's intrinsics and pitch; its head was trained on many cameras, but the projection
+    must be the real camera's, or the shifts it correlates are distorted (a level camera seen
+    as one pitched 22.5 deg down gets turns of 20 deg and more wrong). The ResNet family takes
+    images as they come and is returned unchanged, as is a camera equal to the config's own.
+    """
+    import math
+
+    hfov_deg, pitch_deg = (float(v) for v in camera)
+    if not (0.0 < hfov_deg < 180.0 and -90.0 < pitch_deg < 90.0):
+        raise ConfigError(
+            f"camera: horizontal FOV must be in (0, 180) deg and pitch in (-90, 90) deg, got "
+            f"{hfov_deg:g} and {pitch_deg:g}"
+        )
+    from slfm_ros.core.models.compact import CompactModelConfig
+
+    if not isinstance(config, CompactModelConfig):
+        return config
+    visual = config.visual
+    if math.isclose(visual.hfov_deg, hfov_deg, abs_tol=1e-6) and math.isclose(
+        visual.pitch_deg, pitch_deg, abs_tol=1e-6
+    ):
+        return config
+    followed = visual.with_camera(hfov_deg, pitch_deg, visual.image_height, visual.image_width)
+    return dataclasses.replace(config, visual=followed)

@@ -48,7 +48,7 @@ class CueDirectionNet(nn.Module):
             self.lag_shapes: torch.Tensor
             self.register_buffer("lag_shapes", torch.tensor(lag_shapes(cfg), dtype=torch.float32))
             # Sharpness of the GCC-PHAT prior in the logits, per receiver shape.
-            self.steer_gain = nn.Parameter(torch.full((2,), 4.0))
+            self.steer_gain = nn.Parameter(torch.full((2,), 10.0))
 
     @property
     def feature_dim(self) -> int:

@@ -28,6 +28,10 @@ class CylinderPoseConfig:
     max_turn_deg:     largest |theta|; the bins cover [-max_turn_deg, max_turn_deg], so there
                       are ``n_bins = 2 * round(max_turn_deg / step_deg) + 1``.
     row_pool:         rows of the gradient/intensity cylinders averaged before the NCC.
+    vertical_blur_deg: standard deviation of the Gaussian that smooths a second copy of the
+                      gradient map across rows only (a small camera tilt moves content
+                      vertically, a yaw never does; its NCC tolerates tilt, the sharp one is
+                      more precise; 0 = a copy without smoothing).
     min_overlap:      an NCC value counts only where the views share at least this fraction
                       of the cells they share at shift 0 (below it the NCC reads 0).
     direction_smoothing_deg: standard deviation of the Gaussian that smooths the histograms
@@ -37,6 +41,9 @@ class CylinderPoseConfig:
                       the receptive field (2 * sum + 1 bins).
     context_dim:      size of the global context vector (pooled over all shifts) added back.
     confidence_window_deg: confidence = probability mass within this distance of the peak.
+    refine_window_deg, refine_min_ncc: theta snaps to a gradient-NCC peak of at least
+                      refine_min_ncc within refine_window_deg of the most likely bin, refined
+                      to a fraction of a bin (see ``decode``).
     """
 
     image_height: int = 120
@@ -46,12 +53,15 @@ class CylinderPoseConfig:
     step_deg: float = 0.5
     max_turn_deg: float = 90.0
     row_pool: int = 2
+    vertical_blur_deg: float = 2.0
     min_overlap: float = 0.005
     direction_smoothing_deg: float = 2.0
-    channels: int = 32
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 1)
-    context_dim: int = 32
+    channels: int = 16
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    context_dim: int = 16
     confidence_window_deg: float = 2.0
+    refine_window_deg: float = 1.0
+    refine_min_ncc: float = 0.5
 
     def __post_init__(self) -> None:
         def require(ok: bool, message: str) -> None:
@@ -77,6 +87,10 @@ class CylinderPoseConfig:
         require(
             self.step_deg < self.max_turn_deg <= 180.0,
             f"max_turn_deg: expected (step_deg, 180], got {self.max_turn_deg}",
+        )
+        require(
+            self.vertical_blur_deg >= 0.0,
+            f"vertical_blur_deg: expected >= 0, got {self.vertical_blur_deg}",
         )
         require(
             0.0 <= self.min_overlap < 1.0, f"min_overlap: expected [0, 1), got {self.min_overlap}"

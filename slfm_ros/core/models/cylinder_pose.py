@@ -15,8 +15,9 @@ The front end has no weights; it uses what is known about the camera (intrinsics
    by theta (walls, floor boards, tiles, shelves, facades: everything built in straight
    lines). A second curve folds the histograms to a 90-deg period (perpendicular directions,
    as in most buildings).
-Curves over the shifts: [NCC gradient, NCC intensity, overlap, sqrt overlap, direction
-correlation, its 90-deg part]. A small network of dilated 1-D convolutions along the shift
+Curves over the shifts: [NCC gradient, NCC of the gradient smoothed across rows (tolerant
+of a small tilt), NCC intensity, overlap, sqrt overlap, direction correlation, its 90-deg
+part]. A small network of dilated 1-D convolutions along the shift
 axis, with a global context vector, maps them to one logit per shift bin (a distribution over
 the yaw) and a sub-bin offset. It is made exactly antisymmetric: swapping the images reverses
 every curve, and the head's output is averaged with its mirrored output on the reversed curves,
@@ -44,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from slfm_ros.core.errors import InputFormatError
+from slfm_ros.core.estimators.cylinder_yaw import vertical_kernel
 from slfm_ros.core.geometry.cylinder import cylinder_grid, torch_sampling_grid
 from slfm_ros.core.models.cylinder_config import CylinderPoseConfig
 from slfm_ros.core.models.visual_pose import IMAGENET_MEAN, IMAGENET_STD
@@ -51,6 +53,7 @@ from slfm_ros.core.models.visual_pose import IMAGENET_MEAN, IMAGENET_STD
 LUMA = (0.299, 0.587, 0.114)
 CURVE_NAMES = (
     "ncc_gradient",
+    "ncc_gradient_smooth",
     "ncc_intensity",
     "overlap",
     "overlap_sqrt",
@@ -172,6 +175,7 @@ class CylinderPoseNet(nn.Module):
     grey_weight: torch.Tensor
     grey_bias: torch.Tensor
     sobel: torch.Tensor
+    vertical_blur: torch.Tensor
     direction_cos: torch.Tensor
     direction_sin: torch.Tensor
     harmonic_weight: torch.Tensor
@@ -205,6 +209,9 @@ class CylinderPoseNet(nn.Module):
         self.register_buffer(
             "sobel", torch.stack([sobel, sobel.t()]).unsqueeze(1), persistent=False
         )
+        sigma_rows = cfg.vertical_blur_deg / (cfg.step_deg * cfg.row_pool)
+        blur = vertical_kernel(sigma_rows) if sigma_rows > 0 else np.ones((1, 1), np.float32)
+        self.register_buffer("vertical_blur", torch.from_numpy(blur)[None, None], persistent=False)
         # Direction histograms: bins of psi over [0, 180) deg, step_deg wide, compared through
         # their circular harmonics k = 1..K (period 180 deg), weighted by the spectrum of a
         # Gaussian smoothing; harmonics beyond K carry < 1e-3 of that weight.
@@ -270,8 +277,9 @@ class CylinderPoseNet(nn.Module):
 
     def _view_features(
         self, cylinder: torch.Tensor, camera: CameraTensors
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(gradient, intensity, pooled mask) for the NCC, and the direction histogram."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(maps (N, 3, R, W): gradient, vertically smoothed gradient, intensity; their pooled
+        mask (1, 1, R, W)) for the NCC, and the direction histogram's harmonics."""
         cfg = self.cfg
         inner = _erode(camera.mask)
         grads = F.conv2d(cylinder, self.sobel, padding=1)
@@ -280,12 +288,13 @@ class CylinderPoseNet(nn.Module):
         pooled_mask = (F.avg_pool2d(inner, (cfg.row_pool, 1)) > 0.999).float()
         gradient = F.avg_pool2d(magnitude, (cfg.row_pool, 1)) * pooled_mask
         intensity = F.avg_pool2d(cylinder * inner, (cfg.row_pool, 1)) * pooled_mask
-        return (
-            gradient,
-            intensity,
-            pooled_mask,
-            self._direction_histogram(g_col, g_row, inner, camera),
-        )
+        # Masked blur across rows (estimators.cylinder_yaw.blur_rows): tilt tolerance.
+        pad = (self.vertical_blur.shape[2] // 2, 0)
+        smooth = F.conv2d(gradient, self.vertical_blur, padding=pad)
+        weight = F.conv2d(pooled_mask, self.vertical_blur, padding=pad)
+        smooth = smooth / torch.clamp(weight, min=1e-6) * pooled_mask
+        maps = torch.cat([gradient, smooth, intensity], dim=1)
+        return maps, pooled_mask, self._direction_histogram(g_col, g_row, inner, camera)
 
     def _direction_histogram(
         self, g_col: torch.Tensor, g_row: torch.Tensor, inner: torch.Tensor, camera: CameraTensors
@@ -375,8 +384,7 @@ class CylinderPoseNet(nn.Module):
         """The front end's curves over shifts (B, len(CURVE_NAMES), n_bins); no weights."""
         batch = img_0.shape[0]
         cylinders = self._cylinder(torch.cat([img_0, img_1], dim=0), camera)
-        gradient, intensity, pooled_mask, histograms = self._view_features(cylinders, camera)
-        maps = torch.cat([gradient, intensity], dim=1)
+        maps, pooled_mask, histograms = self._view_features(cylinders, camera)
         ncc, overlap = self._ncc_curves(maps[:batch], maps[batch:], pooled_mask)
         direction = self._direction_curves(histograms[:batch], histograms[batch:])
         return torch.cat([ncc, overlap, torch.sqrt(overlap), direction], dim=1)
@@ -400,25 +408,65 @@ class CylinderPoseNet(nn.Module):
         offsets = 0.25 * (torch.tanh(direct[:, 1]) - torch.tanh(mirrored[:, 1]))
         return logits, offsets
 
+    def raw_head_outputs(self, curves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, offsets) of the head alone, without the mirror average of
+        ``head_outputs``: half the cost, for training with mirrored pairs as augmentation."""
+        out = self.head(curves, self.position)
+        return out[:, 0], 0.5 * torch.tanh(out[:, 1])
+
     def decode(
-        self, logits: torch.Tensor, offsets: torch.Tensor
+        self, logits: torch.Tensor, offsets: torch.Tensor, curves: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(theta (B,) radians, confidence (B,) in [0, 1]) from the head's outputs: the most
-        likely bin plus its offset (at most half a bin); confidence = probability mass within
-        ``confidence_window_deg`` of that bin."""
-        best = torch.argmax(logits, dim=1, keepdim=True)
+        likely bin plus its offset (at most half a bin), or the distribution's median bin when
+        that lies farther than ``confidence_window_deg`` from it; confidence = probability
+        mass within ``confidence_window_deg`` of the most likely bin.
+
+        curves: the front end's curves of the same pairs. Where the gradient NCC has a clear
+        local peak (>= ``refine_min_ncc``) within ``refine_window_deg`` of that bin, theta is
+        the vertex of the parabola through the peak and its neighbours instead: the dense
+        correlation locates a shared view more precisely than any bin.
+        """
+        mode = torch.argmax(logits, dim=1, keepdim=True)
         step = math.radians(self.cfg.step_deg)
-        theta = (
-            best.squeeze(1).to(logits.dtype)
-            - self.cfg.max_shift
-            + offsets.gather(1, best).squeeze(1)
-        ) * step
+        position = mode.squeeze(1).to(logits.dtype) + offsets.gather(1, mode).squeeze(1)
+        if curves is not None:
+            position = self._refine_on_ncc(curves[:, 0], mode, position)
         probability = torch.softmax(logits, dim=1)
         window = int(round(self.cfg.confidence_window_deg / self.cfg.step_deg))
         index = torch.arange(logits.shape[1], device=logits.device).unsqueeze(0)
-        near = (torch.abs(index - best) <= window).to(logits.dtype)
+        near = (torch.abs(index - mode) <= window).to(logits.dtype)
         confidence = (probability * near).sum(dim=1)
+        # The median of the distribution has the least expected absolute error; it differs
+        # from the mode only when the distribution has several modes (e.g. a turn whose sign
+        # the views do not tell): then it is the answer.
+        below = (torch.cumsum(probability, dim=1) < 0.5).to(logits.dtype).sum(dim=1)
+        median = torch.clamp(below, max=logits.shape[1] - 1)
+        spread = torch.abs(median - mode.squeeze(1).to(logits.dtype)) > window
+        position = torch.where(spread, median, position)
+        theta = (position - self.cfg.max_shift) * step
         return theta, confidence
+
+    def _refine_on_ncc(
+        self, ncc: torch.Tensor, best: torch.Tensor, position: torch.Tensor
+    ) -> torch.Tensor:
+        """Bin positions (B,) moved onto the NCC peak near ``best`` where there is one."""
+        bins = ncc.shape[1]
+        reach = max(1, int(round(self.cfg.refine_window_deg / self.cfg.step_deg)))
+        around = torch.arange(-reach, reach + 1, device=ncc.device).unsqueeze(0)
+        window = torch.clamp(best + around, 1, bins - 2)
+        values = ncc.gather(1, window)
+        peak = window.gather(1, torch.argmax(values, dim=1, keepdim=True))  # (B, 1)
+        left = ncc.gather(1, peak - 1).squeeze(1)
+        mid = ncc.gather(1, peak).squeeze(1)
+        right = ncc.gather(1, peak + 1).squeeze(1)
+        curvature = left - 2.0 * mid + right
+        is_peak = (
+            (mid >= left) & (mid >= right) & (curvature < 0) & (mid >= self.cfg.refine_min_ncc)
+        )
+        vertex = 0.5 * (left - right) / torch.where(is_peak, curvature, -torch.ones_like(mid))
+        refined = peak.squeeze(1).to(position.dtype) + torch.clamp(vertex, -0.5, 0.5)
+        return torch.where(is_peak, refined, position)
 
     def yaw_logits(self, img_0: torch.Tensor, img_1: torch.Tensor) -> torch.Tensor:
         """Logits (B, n_bins) of the yaw bins centred on ``bin_centers_rad``."""
@@ -428,7 +476,8 @@ class CylinderPoseNet(nn.Module):
         self, img_0: torch.Tensor, img_1: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(theta (B,) radians, confidence (B,))."""
-        return self.decode(*self.head_outputs(self.curves(img_0, img_1)))
+        curves = self.curves(img_0, img_1)
+        return self.decode(*self.head_outputs(curves), curves)
 
     def forward(self, img_0: torch.Tensor, img_1: torch.Tensor) -> torch.Tensor:
         """theta = yaw_1 - yaw_0 in radians, shape (B,), in [-max_turn, max_turn]."""
@@ -454,6 +503,7 @@ class CameraInputPoseNet(nn.Module):
         elevation: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         camera = CameraTensors(sample_grid, mask, azimuth, elevation)
-        logits, offsets = self.net.head_outputs(self.net.curves_with_camera(img_0, img_1, camera))
-        theta, confidence = self.net.decode(logits, offsets)
+        curves = self.net.curves_with_camera(img_0, img_1, camera)
+        logits, offsets = self.net.head_outputs(curves)
+        theta, confidence = self.net.decode(logits, offsets, curves)
         return theta, confidence, logits

@@ -50,7 +50,7 @@ class ReceiverMix:
 @dataclass(frozen=True)
 class AudioExampleConfig:
     """The distribution of audio-only examples (keys documented in
-    ``training/configs/audio_cues.yaml``)."""
+    ``training/configs/cue_audio/audio_cues.yaml``)."""
 
     sample_rate: int = 16000
     window_s: float = 1.0

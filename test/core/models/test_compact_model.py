@@ -97,3 +97,38 @@ def test_export_parity_and_estimator_setup(model_dir: Path, tmp_path: Path) -> N
         assert isinstance(chosen.audio, FusedAudioEstimator) is fused
         s = stream()
         assert chosen.audio.estimate(s.audio[:24000], 16000).valid
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_the_visual_network_follows_the_camera_it_is_given(backend: str, tmp_path: Path) -> None:
+    """The shipped model, seen through a level camera: with its reference camera (pitched
+    22.5 deg down) it gets a 20 deg turn wrong; set up for the real camera it is exact."""
+    import numpy as np
+
+    from slfm_ros.core.backends import BackendOptions
+    from slfm_ros.core.estimator_setup import default_model_dir
+    from slfm_ros.core.estimators.slfm import SlfmVisualEstimator
+    from slfm_ros.core.geometry.panorama import crop_perspective
+    from slfm_ros.core.sim.panoramas import ProceduralPanoramas
+
+    shipped = default_model_dir()
+    pano = ProceduralPanoramas(width=2048, seed=0, irregular_probability=0.0).panorama(1, "test")
+    rad = math.radians
+    pairs = [
+        [crop_perspective(pano, rad(yaw), 0.0, rad(60.0), 320, 240) for yaw in (y0, y0 + 20.0)]
+        for y0 in (0.0, 90.0, 200.0)
+    ]
+
+    def errors(camera: tuple[float, float] | None) -> list[float]:
+        options = BackendOptions(cache_dir=str(tmp_path))
+        runners = create_runners(shipped, backend, "cpu", options, camera=camera)
+        estimator = SlfmVisualEstimator(runners.config.visual, runners.visual)
+        found = [math.degrees(estimator.estimate(a, b).angle) for a, b in pairs]
+        runners.close()
+        return [abs(f - 20.0) for f in found]
+
+    assert max(errors((60.0, 0.0))) < 0.5
+    reference = errors(None)
+    assert min(reference) > 1.0 and float(np.mean(reference)) > 5.0
+    with pytest.raises(ModelError, match="pitch"):
+        create_runners(shipped, backend, "cpu", camera=(60.0, 95.0))
