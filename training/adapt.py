@@ -93,10 +93,10 @@ def load_adapt_config(
 ) -> AdaptConfig:
     """The config of ``path`` (None: the defaults) with dotted ``overrides`` applied."""
     from slfm_ros.core.config_io import load_yaml_mapping
-    from slfm_training.label_free_run import apply_overrides
+    from slfm_training.audio_run import set_dotted
 
     data = dict(load_yaml_mapping(path)) if path is not None else {}
-    return AdaptConfig.from_dict(apply_overrides(data, overrides))
+    return AdaptConfig.from_dict(set_dotted(data, overrides))
 
 
 @dataclass

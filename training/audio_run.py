@@ -59,17 +59,25 @@ def resolve_net_section(net: dict[str, Any], cues: CueConfig) -> dict[str, Any]:
     return net
 
 
-def load_audio_run_config(
-    path: str | Path, overrides: dict[str, Any] | None = None
-) -> AudioRunConfig:
-    data = dict(load_yaml_mapping(path))
+def set_dotted(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``data`` with dotted keys (``train.lr``) set to the given (parsed) values."""
+    out = json.loads(json.dumps(data))
     for key, value in (overrides or {}).items():
-        node = data
+        node = out
         parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    known = {"cache_dir", "workers", "cues", "examples", "data", "train"}
+    return out
+
+
+def read_recipe(
+    path: str | Path, overrides: dict[str, Any] | None, known: set[str]
+) -> tuple[dict[str, Any], CueConfig, AudioExampleConfig, dict[str, Any]]:
+    """A compact audio recipe's YAML with dotted-key ``overrides`` (``train.lr``) applied: the
+    whole mapping, its front end and example configs (checked against each other) and its
+    ``train`` section with the network's derived values filled in."""
+    data = set_dotted(dict(load_yaml_mapping(path)), overrides)
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
@@ -82,6 +90,14 @@ def load_audio_run_config(
         raise ConfigError(f"{path}: examples.sample_rate/window_s must match the cue window")
     train_data = dict(data.get("train") or {})
     train_data["net"] = resolve_net_section(dict(train_data.get("net") or {}), cues)
+    return data, cues, examples, train_data
+
+
+def load_audio_run_config(
+    path: str | Path, overrides: dict[str, Any] | None = None
+) -> AudioRunConfig:
+    known = {"cache_dir", "workers", "cues", "examples", "data", "train"}
+    data, cues, examples, train_data = read_recipe(path, overrides, known)
     train = CueTrainConfig.from_dict(train_data)
     d = dict(data.get("data") or {})
     bad = sorted(set(d) - {"train_seed", "train_scenes", "val_seed", "val_scenes"})

@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from slfm_ros.core.atomic_io import atomic_write_text
-from slfm_ros.core.config_io import load_yaml_mapping
 from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ViewTurns
 from slfm_training.audio_net_io import load_audio_net, save_audio_net
-from slfm_training.audio_run import CHECKPOINT_FILE, resolve_net_section
+from slfm_training.audio_run import CHECKPOINT_FILE, read_recipe
 from slfm_training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
 from slfm_training.multiview_cache import cached_multiview
 
@@ -48,35 +47,11 @@ class LabelFreeRunConfig:
     source: dict[str, Any]
 
 
-def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """``data`` with dotted keys (``train.lr``) set to the given values."""
-    out = json.loads(json.dumps(data))
-    for key, value in (overrides or {}).items():
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
-
-
 def load_label_free_config(
     path: str | Path, overrides: dict[str, Any] | None = None
 ) -> LabelFreeRunConfig:
-    data = apply_overrides(dict(load_yaml_mapping(path)), overrides)
     known = {"cache_dir", "workers", "cues", "examples", "views", "data", "init", "train"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {unknown}; known: {sorted(known)}")
-    cues = CueConfig.from_dict(dict(data.get("cues") or {}))
-    examples = AudioExampleConfig.from_dict(dict(data.get("examples") or {}))
-    if (
-        examples.sample_rate != cues.sample_rate
-        or round(examples.window_s * cues.sample_rate) != cues.window_samples
-    ):
-        raise ConfigError(f"{path}: examples.sample_rate/window_s must match the cue window")
-    train_data = dict(data.get("train") or {})
-    train_data["net"] = resolve_net_section(dict(train_data.get("net") or {}), cues)
+    data, cues, examples, train_data = read_recipe(path, overrides, known)
     d = dict(data.get("data") or {})
     bad = sorted(set(d) - {"train_seed", "train_samples", "val_seed", "val_samples"})
     if bad:
