@@ -18,9 +18,30 @@ from slfm_ros.core.errors import SlfmError
 N = TypeVar("N", bound=Node)
 
 
+# rclpy raises this from a subscription's take when it cannot turn a received message into a
+# Python object; it happens now and then under heavy load (also in other ROS projects). It
+# concerns one message, so the node drops it and goes on instead of dying.
+_UNCONVERTIBLE = "Unable to convert call argument"
+
+
 def spin_forever(node: Node) -> int:
-    """Spin until shutdown; status 0."""
-    rclpy.spin(node)
+    """Spin until shutdown; status 0. A message rclpy cannot convert is dropped with a warning."""
+    executor = rclpy.get_global_executor()
+    executor.add_node(node)
+    dropped = 0
+    try:
+        while executor.context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.5)
+            except RuntimeError as err:
+                if _UNCONVERTIBLE not in str(err):
+                    raise
+                dropped += 1
+                node.get_logger().warning(
+                    f"dropped a message rclpy could not convert ({dropped} so far): {err}"
+                )
+    finally:
+        executor.remove_node(node)
     return 0
 
 

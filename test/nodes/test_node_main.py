@@ -36,3 +36,38 @@ def test_ctrl_c_gives_status_0() -> None:
         raise KeyboardInterrupt
 
     assert run_node(lambda: Node("node_main_probe"), "node_main_probe", [], interrupted) == 0
+
+
+def test_a_message_rclpy_cannot_convert_is_dropped_and_the_node_spins_on() -> None:
+    """rclpy raises this RuntimeError from a take now and then under load; it must cost one
+    message, not the node. Any other RuntimeError still ends the node."""
+    import pytest
+
+    calls: list[int] = []
+
+    class Flaky(Node):
+        def __init__(self) -> None:
+            super().__init__("node_main_flaky")
+            self.create_timer(0.01, self._tick)
+
+        def _tick(self) -> None:
+            calls.append(len(calls))
+            if len(calls) <= 2:
+                raise RuntimeError("Unable to convert call argument '0' to Python object")
+            if len(calls) == 5:
+                rclpy.shutdown()
+
+    assert run_node(Flaky, "node_main_flaky", []) == 0
+    assert len(calls) >= 5
+
+    class Broken(Node):
+        def __init__(self) -> None:
+            super().__init__("node_main_broken")
+            self.create_timer(0.01, self._tick)
+
+        def _tick(self) -> None:
+            raise RuntimeError("something else")
+
+    with pytest.raises(RuntimeError, match="something else"):
+        run_node(Broken, "node_main_broken", [])
+    assert not rclpy.ok()
