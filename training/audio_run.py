@@ -25,7 +25,7 @@ from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig
 from slfm_training.cue_audio import CueTrainConfig, train_cues
-from slfm_training.cue_cache import build_cue_cache, cache_settings, load_cue_cache
+from slfm_training.cue_cache import build_cue_cache, cache_file, cache_settings, load_cue_cache
 
 AUDIO_NET_FILE = "audio_net.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -120,10 +120,7 @@ def load_audio_run_config(
 def _cache(cfg: AudioRunConfig, out: Path, seed: int, scenes: int, name: str) -> dict[str, Any]:
     folder = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
     settings = cache_settings(cfg.examples, cfg.cues, seed, scenes)
-    import hashlib
-
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    path = folder / f"cues-{name}-{key}.npz"
+    path = cache_file(folder, f"cues-{name}", settings)
     if not path.is_file():
         sys.stderr.write(f"rendering the {name} cue cache ({scenes} scenes) into {path}\n")
         build_cue_cache(path, cfg.examples, cfg.cues, seed, scenes, cfg.workers)

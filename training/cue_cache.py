@@ -80,12 +80,12 @@ def build_cue_cache(
         with ctx.Pool(workers, initializer=_init, initargs=(job,)) as pool:
             for k, items in enumerate(pool.imap(_scene, range(scenes), chunksize=4)):
                 rows += items
-                _progress(k + 1, scenes, start)
+                render_progress(k + 1, scenes, start)
     else:
         _init(job)
         for k in range(scenes):
             rows += _scene(k)
-            _progress(k + 1, scenes, start)
+            render_progress(k + 1, scenes, start)
     sys.stderr.write("\n")
     import io
 
@@ -105,13 +105,38 @@ def build_cue_cache(
     return path
 
 
-def _progress(done: int, total: int, start: float) -> None:
+def render_progress(done: int, total: int, start: float, unit: str = "scenes") -> None:
+    """One progress line on stderr (every 20 items and at the end) of a cache being rendered."""
     if done % 20 and done != total:
         return
     rate = done / max(time.monotonic() - start, 1e-9)
     eta = (total - done) / max(rate, 1e-9)
-    sys.stderr.write(f"\r  rendered {done}/{total} scenes, {rate:.1f} scenes/s, eta {eta:.0f} s ")
+    sys.stderr.write(f"\r  rendered {done}/{total} {unit}, {rate:.2f} {unit}/s, eta {eta:.0f} s ")
     sys.stderr.flush()
+
+
+def cache_file(folder: str | Path, prefix: str, settings: dict[str, Any]) -> Path:
+    """Where the cache of ``settings`` lives in ``folder`` (the name carries their hash)."""
+    import hashlib
+
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return Path(folder) / f"{prefix}-{key}.npz"
+
+
+def read_cache(
+    path: str | Path, expected: dict[str, Any] | None = None, what: str = "cue cache"
+) -> dict[str, np.ndarray]:
+    """Arrays of a cache file; with ``expected`` (its settings), DatasetError when the file was
+    made with other settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{what} not found: {path}")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    settings = json.loads(str(arrays["settings"]))
+    if expected is not None and settings != json.loads(json.dumps(expected)):
+        raise DatasetError(f"{path} was made with other settings; rebuild it (delete the file)")
+    return arrays
 
 
 def load_cue_cache(
@@ -119,12 +144,4 @@ def load_cue_cache(
 ) -> dict[str, np.ndarray]:
     """Arrays of a cache file; with ``expected`` (``cache_settings(...)``), DatasetError when the
     file was made with other settings."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"cue cache not found: {path}")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    settings = json.loads(str(arrays["settings"]))
-    if expected is not None and settings != json.loads(json.dumps(expected)):
-        raise DatasetError(f"{path} was made with other settings; rebuild it (delete the file)")
-    return arrays
+    return read_cache(path, expected, "cue cache")

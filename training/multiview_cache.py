@@ -31,6 +31,7 @@ from slfm_ros.core.sim.audio_examples import (
     example_rng,
     render_multiview,
 )
+from slfm_training.cue_cache import cache_file, read_cache, render_progress
 
 _JOB: tuple[AudioExampleConfig, ViewTurns, CueConfig, int] | None = None
 Row = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, float, str]
@@ -92,12 +93,12 @@ def build_multiview_cache(
         with mp.get_context("fork").Pool(workers, initializer=_init, initargs=(job,)) as pool:
             for k, row in enumerate(pool.imap(_sample, todo, chunksize=4)):
                 rows.append(row)
-                _progress(k + 1, len(todo), start)
+                render_progress(k + 1, len(todo), start, "samples")
     else:
         _init(job)
         for k, index in enumerate(todo):
             rows.append(_sample(index))
-            _progress(k + 1, len(todo), start)
+            render_progress(k + 1, len(todo), start, "samples")
     sys.stderr.write("\n")
     dtypes = {"cues": np.float32, "receiver_kind": None}
     arrays: dict[str, np.ndarray] = {}
@@ -116,37 +117,12 @@ def build_multiview_cache(
     return path
 
 
-def _progress(done: int, total: int, start: float) -> None:
-    if done % 20 and done != total:
-        return
-    rate = done / max(time.monotonic() - start, 1e-9)
-    eta = (total - done) / max(rate, 1e-9)
-    sys.stderr.write(f"\r  rendered {done}/{total} samples, {rate:.2f} samples/s, eta {eta:.0f} s ")
-    sys.stderr.flush()
-
-
 def load_multiview_cache(
     path: str | Path, expected: dict[str, Any] | None = None
 ) -> dict[str, np.ndarray]:
     """Arrays of a cache file; with ``expected`` (``multiview_settings(...)``), DatasetError
     when the file was made with other settings."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"multi-view cue cache not found: {path}")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    settings = json.loads(str(arrays["settings"]))
-    if expected is not None and settings != json.loads(json.dumps(expected)):
-        raise DatasetError(f"{path} was made with other settings; rebuild it (delete the file)")
-    return arrays
-
-
-def cache_file(folder: str | Path, name: str, settings: dict[str, Any]) -> Path:
-    """Where the cache of ``settings`` lives in ``folder`` (the name carries their hash)."""
-    import hashlib
-
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    return Path(folder) / f"multiview-{name}-{key}.npz"
+    return read_cache(path, expected, "multi-view cue cache")
 
 
 def cached_multiview(
@@ -161,7 +137,7 @@ def cached_multiview(
 ) -> dict[str, np.ndarray]:
     """The cache of these settings, rendered first when it is not there yet."""
     settings = multiview_settings(examples_cfg, views, cue_cfg, seed, samples)
-    path = cache_file(folder, name, settings)
+    path = cache_file(folder, f"multiview-{name}", settings)
     if not path.is_file():
         first = _largest_prefix(folder, name, settings)
         have = 0 if first is None else int(first["cues"].shape[0])
