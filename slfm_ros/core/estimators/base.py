@@ -52,6 +52,27 @@ class AngleEstimate:
         return AngleEstimate(angle=float(angle), confidence=c, variance=variance, reason=reason)
 
 
+def screen_binaural(
+    audio: npt.NDArray[np.float32], silence_dbfs: float
+) -> tuple[npt.NDArray[np.float32], AngleEstimate | None]:
+    """``audio`` as a (frames, 2) float32 array, and the invalid estimate it gets when it holds
+    non-finite samples or is quieter than ``silence_dbfs`` (None when it can be estimated).
+    InputFormatError for another shape."""
+    from slfm_ros.core.dsp.iid import rms_dbfs
+    from slfm_ros.core.errors import InputFormatError
+
+    arr = np.asarray(audio, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise InputFormatError(
+            f"expected binaural audio (frames, 2), got {arr.shape}; channel 0 is left"
+        )
+    if not np.isfinite(arr).all():
+        return arr, AngleEstimate.invalid("non-finite samples")
+    if rms_dbfs(arr) < silence_dbfs:
+        return arr, AngleEstimate.invalid("silence")
+    return arr, None
+
+
 class AudioEstimator(ABC):
     """Estimates sound azimuth from a binaural clip."""
 

@@ -22,10 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
-from slfm_ros.core.dsp.iid import rms_dbfs
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.errors import ConfigError, InputFormatError, ModelError
-from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator
+from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator, screen_binaural
 from slfm_ros.core.models.azimuth_bins import CueNetConfig, decode_azimuth, softmax
 
 # run_audio(features (B, cues + 2) float32) -> logits (B, n_bins) float32
@@ -121,14 +120,8 @@ class CueAudioEstimator(AudioEstimator):
 
     def estimate(self, audio: npt.NDArray[np.float32], sample_rate: int) -> AngleEstimate:
         """audio (frames, 2) float32, channel 0 left; sample_rate in Hz."""
-        arr = np.asarray(audio, dtype=np.float32)
-        if arr.ndim != 2 or arr.shape[1] != 2:
-            raise InputFormatError(
-                f"expected binaural audio (frames, 2), got {arr.shape}; channel 0 is left"
-            )
-        if not np.isfinite(arr).all():
-            return AngleEstimate.invalid("non-finite samples")
-        if rms_dbfs(arr) < self.silence_dbfs:
-            return AngleEstimate.invalid("silence")
+        arr, declined = screen_binaural(audio, self.silence_dbfs)
+        if declined is not None:
+            return declined
         angle, mass = decode_azimuth(self.distribution(arr, sample_rate), self.net, fold=True)
         return AngleEstimate.from_confidence(angle, mass)

@@ -26,11 +26,15 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from slfm_ros.core.dsp.iid import rms_dbfs
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.dsp.stft import binaural_features
 from slfm_ros.core.errors import ConfigError, InputFormatError, ModelError
-from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator, VisualEstimator
+from slfm_ros.core.estimators.base import (
+    AngleEstimate,
+    AudioEstimator,
+    VisualEstimator,
+    screen_binaural,
+)
 from slfm_ros.core.models.audio_direction import AudioDirectionNet
 from slfm_ros.core.models.checkpoint import LoadedModel, load_model
 from slfm_ros.core.models.config import AudioNetConfig, VisualNetConfig
@@ -171,15 +175,9 @@ class SlfmAudioEstimator(AudioEstimator):
 
     def estimate(self, audio: npt.NDArray[np.float32], sample_rate: int) -> AngleEstimate:
         """audio (frames, 2) float32, channel 0 left; sample_rate in Hz."""
-        arr = np.asarray(audio, dtype=np.float32)
-        if arr.ndim != 2 or arr.shape[1] != 2:
-            raise InputFormatError(
-                f"expected binaural audio (frames, 2), got {arr.shape}; channel 0 is left"
-            )
-        if not np.isfinite(arr).all():
-            return AngleEstimate.invalid("non-finite samples")
-        if rms_dbfs(arr) < self.silence_dbfs:
-            return AngleEstimate.invalid("silence")
+        arr, declined = screen_binaural(audio, self.silence_dbfs)
+        if declined is not None:
+            return declined
         feats = self.features(arr, sample_rate)
         if self.symmetric:
             swapped = feats[:, [2, 3, 0, 1]]
