@@ -25,7 +25,13 @@ from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig
 from slfm_training.cue_audio import CueTrainConfig, train_cues
-from slfm_training.cue_cache import build_cue_cache, cache_file, cache_settings, load_cue_cache
+from slfm_training.cue_cache import (
+    build_cue_cache,
+    cache_file,
+    cache_settings,
+    load_cue_cache,
+    smaller_cache,
+)
 
 AUDIO_NET_FILE = "audio_net.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -122,8 +128,10 @@ def _cache(cfg: AudioRunConfig, out: Path, seed: int, scenes: int, name: str) ->
     settings = cache_settings(cfg.examples, cfg.cues, seed, scenes)
     path = cache_file(folder, f"cues-{name}", settings)
     if not path.is_file():
-        sys.stderr.write(f"rendering the {name} cue cache ({scenes} scenes) into {path}\n")
-        build_cue_cache(path, cfg.examples, cfg.cues, seed, scenes, cfg.workers)
+        smaller = smaller_cache(folder, f"cues-{name}", settings)
+        reused = f", reusing the scenes of {smaller}" if smaller else ""
+        sys.stderr.write(f"rendering the {name} cue cache ({scenes} scenes) into {path}{reused}\n")
+        build_cue_cache(path, cfg.examples, cfg.cues, seed, scenes, cfg.workers, smaller)
     return load_cue_cache(path, settings)
 
 

@@ -65,44 +65,83 @@ def build_cue_cache(
     seed: int,
     scenes: int,
     workers: int = 1,
+    start_from: str | Path | None = None,
 ) -> Path:
-    """Render ``scenes`` scenes, compute their cues and write the cache (progress on stderr)."""
+    """Render ``scenes`` scenes, compute their cues and write the cache (progress on stderr).
+
+    start_from: a cache of the same settings with fewer scenes (``smaller_cache``); its rows
+    are kept and only the scenes after them are rendered. Scene k is drawn from
+    ``example_rng(seed, k)`` alone, so the result equals a render from scratch.
+    """
     path = Path(path)
     if examples_cfg.sample_rate != cue_cfg.sample_rate:
         raise DatasetError(
             f"examples at {examples_cfg.sample_rate} Hz but cues at {cue_cfg.sample_rate} Hz"
         )
+    kept: dict[str, np.ndarray] = {}
+    first = 0
+    if start_from is not None:
+        kept = read_cache(start_from)
+        first = int(json.loads(str(kept["settings"]))["scenes"])
+        if first > scenes:
+            raise DatasetError(f"{start_from} holds {first} scenes, more than the {scenes} asked")
     job = (examples_cfg, cue_cfg, int(seed))
     rows: list[Row] = []
     start = time.monotonic()
+    todo = range(first, scenes)
     if workers > 1:
         ctx = mp.get_context("fork")
         with ctx.Pool(workers, initializer=_init, initargs=(job,)) as pool:
-            for k, items in enumerate(pool.imap(_scene, range(scenes), chunksize=4)):
+            for k, items in enumerate(pool.imap(_scene, todo, chunksize=4)):
                 rows += items
-                render_progress(k + 1, scenes, start)
+                render_progress(k + 1, len(todo), start)
     else:
         _init(job)
-        for k in range(scenes):
-            rows += _scene(k)
-            render_progress(k + 1, scenes, start)
+        for k, index in enumerate(todo):
+            rows += _scene(index)
+            render_progress(k + 1, len(todo), start)
     sys.stderr.write("\n")
+    arrays = {
+        "cues": np.stack([r[0] for r in rows]).astype(np.float32) if rows else None,
+        "label": np.array([r[1] for r in rows], dtype=np.float64),
+        "azimuth": np.array([r[2] for r in rows], dtype=np.float64),
+        "elevation": np.array([r[3] for r in rows], dtype=np.float64),
+        "max_itd_s": np.array([r[4] for r in rows], dtype=np.float64),
+        "receiver_kind": np.array([r[5] for r in rows], dtype=str),
+    }
+    new: dict[str, np.ndarray] = {}
+    for key, value in arrays.items():
+        parts = [a for a in (kept.get(key), value) if a is not None and len(a)]
+        new[key] = np.concatenate(parts) if parts else np.zeros((0,))
     import io
 
     buffer = io.BytesIO()
     np.savez(
         buffer,
-        cues=np.stack([r[0] for r in rows]).astype(np.float32),
-        label=np.array([r[1] for r in rows], dtype=np.float64),
-        azimuth=np.array([r[2] for r in rows], dtype=np.float64),
-        elevation=np.array([r[3] for r in rows], dtype=np.float64),
-        max_itd_s=np.array([r[4] for r in rows], dtype=np.float64),
-        receiver_kind=np.array([r[5] for r in rows]),
+        **new,
         settings=np.array(json.dumps(cache_settings(examples_cfg, cue_cfg, seed, scenes))),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
     return path
+
+
+def smaller_cache(folder: str | Path, prefix: str, settings: dict[str, Any]) -> Path | None:
+    """The cache in ``folder`` with the most scenes among those made with ``settings`` except
+    for fewer scenes (a start for ``build_cue_cache(start_from=...)``), or None."""
+    best: tuple[int, Path] | None = None
+    want = json.loads(json.dumps(settings))
+    for candidate in sorted(Path(folder).glob(f"{prefix}-*.npz")):
+        try:
+            with np.load(candidate, allow_pickle=False) as data:
+                found = json.loads(str(data["settings"]))
+        except (OSError, ValueError, KeyError):
+            continue
+        scenes = int(found.get("scenes", 0))
+        found["scenes"] = want["scenes"]
+        if found == want and scenes < want["scenes"] and (best is None or scenes > best[0]):
+            best = (scenes, candidate)
+    return None if best is None else best[1]
 
 
 def render_progress(done: int, total: int, start: float, unit: str = "scenes") -> None:

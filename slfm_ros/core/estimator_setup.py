@@ -166,9 +166,9 @@ def _slfm_set(config: PipelineConfig) -> EstimatorSet:
         options,
         camera=(config.hfov_deg, config.camera_pitch_deg),
     )
-    max_itd = receiver_geometry(config).max_itd if config.model_uses_receiver else None
+    geometry = receiver_geometry(config) if config.model_uses_receiver else None
     audio = learned_audio_estimator(
-        runners.config, runners.audio, max_itd, silence_dbfs=config.silence_threshold_dbfs
+        runners.config, runners.audio, geometry, silence_dbfs=config.silence_threshold_dbfs
     )
     visual = learned_visual_estimator(runners.config, runners.visual)
     return EstimatorSet(

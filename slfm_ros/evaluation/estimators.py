@@ -103,7 +103,7 @@ def build_audio_estimator(
         from slfm_ros.core.estimators.learned import learned_audio_estimator
 
         runners = learned_runners(model, backend, "audio")
-        learned = learned_audio_estimator(runners.config, runners.audio, geometry.max_itd)
+        learned = learned_audio_estimator(runners.config, runners.audio, geometry)
         if name == "slfm":
             return learned
         from slfm_ros.core.estimators.combined import FusedAudioEstimator

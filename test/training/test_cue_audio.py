@@ -18,7 +18,13 @@ from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ReceiverMix
 from slfm_training.audio_run import load_audio_run_config, run_audio_training
 from slfm_training.cue_audio import CueTrainConfig, train_cues
-from slfm_training.cue_cache import build_cue_cache, cache_settings, load_cue_cache
+from slfm_training.cue_cache import (
+    build_cue_cache,
+    cache_file,
+    cache_settings,
+    load_cue_cache,
+    smaller_cache,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CUES = CueConfig()
@@ -39,6 +45,36 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray
     path = tmp_path_factory.mktemp("cues") / "train.npz"
     build_cue_cache(path, EXAMPLES, CUES, seed=3, scenes=48)
     return load_cue_cache(path, cache_settings(EXAMPLES, CUES, 3, 48))
+
+
+def test_a_larger_cache_reuses_a_smaller_one_and_equals_a_fresh_render(
+    tmp_path: Path, tiny_cache: dict[str, np.ndarray]
+) -> None:
+    small = cache_settings(EXAMPLES, CUES, 3, 40)
+    large = cache_settings(EXAMPLES, CUES, 3, 48)
+    build_cue_cache(cache_file(tmp_path, "cues-train", small), EXAMPLES, CUES, seed=3, scenes=40)
+    # Another seed's cache is never a start.
+    build_cue_cache(
+        cache_file(tmp_path, "cues-train", cache_settings(EXAMPLES, CUES, 4, 2)),
+        EXAMPLES,
+        CUES,
+        seed=4,
+        scenes=2,
+    )
+    start = smaller_cache(tmp_path, "cues-train", large)
+    assert start == cache_file(tmp_path, "cues-train", small)
+    path = build_cue_cache(
+        cache_file(tmp_path, "cues-train", large),
+        EXAMPLES,
+        CUES,
+        seed=3,
+        scenes=48,
+        start_from=start,
+    )
+    extended = load_cue_cache(path, large)
+    for key in ("cues", "label", "azimuth", "max_itd_s", "receiver_kind"):
+        np.testing.assert_array_equal(extended[key], tiny_cache[key])
+    assert smaller_cache(tmp_path, "cues-train", cache_settings(EXAMPLES, CUES, 3, 30)) is None
 
 
 def small_train(epochs: int) -> CueTrainConfig:

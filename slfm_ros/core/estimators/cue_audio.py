@@ -10,7 +10,14 @@ network is trained to make calibrated.
 
 ``max_itd_s``: the receiver's largest interaural delay when the user knows it (the node's
 ``receiver``, ``mic_spacing_m``, ``head_radius_m``), None when not; the network was trained with
-and without it.
+and without it. ``geometry``: the receiver's whole interaural model, when known; it gives the
+largest delay, and with ``lobe_refine_itd`` > 0 the answer becomes the GCC-PHAT peak among the
+lags within that fraction of the largest delay of the network's answer
+(``GccPhatAzimuth.peak_within``): the network is the more robust at choosing the lobe (a strong
+reflection can outweigh the direct sound in the correlation's global peak), the correlation the
+more precise at placing it. The range is set in lags, not degrees, because a reflection's
+spurious peak is a lag away, and near the sides many degrees share almost one lag. Where the
+range holds no peak of its own the network's answer stands.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.errors import ConfigError, InputFormatError, ModelError
 from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator, screen_binaural
+from slfm_ros.core.estimators.gcc_phat import GccPhatAzimuth
+from slfm_ros.core.geometry.interaural import InterauralGeometry
 from slfm_ros.core.models.azimuth_bins import CueNetConfig, decode_azimuth, softmax
 
 # run_audio(features (B, cues + 2) float32) -> logits (B, n_bins) float32
@@ -52,9 +61,13 @@ class CueAudioEstimator(AudioEstimator):
 
     cues, net:    the model's front end and network configs (model card).
     run_audio:    the network call (torch, ONNX Runtime or TensorRT), see LogitRunner.
-    max_itd_s:    the receiver's largest interaural delay, None when unknown.
+    max_itd_s:    the receiver's largest interaural delay, None when unknown (then taken from
+                  ``geometry`` when that is given).
     max_windows:  windows per clip (evenly spaced; the newest audio always included).
     silence_dbfs: clips below this RMS level are declined as silence.
+    geometry:     the receiver's interaural model, None when unknown.
+    lobe_refine_itd: with ``geometry``, refine within this fraction of the largest interaural
+                  delay (module docstring).
     """
 
     name = "slfm"
@@ -67,13 +80,25 @@ class CueAudioEstimator(AudioEstimator):
         max_itd_s: float | None = None,
         max_windows: int = 4,
         silence_dbfs: float = -60.0,
+        geometry: InterauralGeometry | None = None,
+        lobe_refine_itd: float = 0.0,
     ) -> None:
         if max_windows < 1:
             raise ConfigError(f"max_windows must be >= 1, got {max_windows}")
+        if not 0.0 <= lobe_refine_itd <= 2.0:
+            raise ConfigError(f"lobe_refine_itd must be in [0, 2], got {lobe_refine_itd}")
         self.cues = cues
         self.net = net
         self.run_audio = run_audio
+        if max_itd_s is None and geometry is not None:
+            max_itd_s = geometry.max_itd
         self.aperture = aperture_row(max_itd_s)
+        self.lobe_refine_itd = float(lobe_refine_itd)
+        self._correlation = (
+            GccPhatAzimuth(geometry, silence_dbfs=silence_dbfs)
+            if geometry is not None and lobe_refine_itd > 0
+            else None
+        )
         self.max_windows = int(max_windows)
         self.silence_dbfs = float(silence_dbfs)
 
@@ -124,4 +149,23 @@ class CueAudioEstimator(AudioEstimator):
         if declined is not None:
             return declined
         angle, mass = decode_azimuth(self.distribution(arr, sample_rate), self.net, fold=True)
+        if self._correlation is not None:
+            refined = self._correlation.peak_within(arr, sample_rate, *self._lobe(angle))
+            if refined is not None:
+                return AngleEstimate.from_confidence(refined, mass, "refined")
         return AngleEstimate.from_confidence(angle, mass)
+
+    def _lobe(self, angle: float) -> tuple[float, float]:
+        """The azimuth range (front half-plane) of the lags within ``lobe_refine_itd`` of the
+        largest delay around ``angle``'s lag."""
+        assert self._correlation is not None
+        geometry = self._correlation.geometry
+        largest = geometry.max_itd
+        lag = float(geometry.itd(angle)) / largest
+        ends = []
+        for edge, side in ((lag - self.lobe_refine_itd, -1.0), (lag + self.lobe_refine_itd, 1.0)):
+            if abs(edge) >= 1.0:
+                ends.append(side * math.pi / 2)
+            else:
+                ends.append(geometry.azimuth_from_itd(edge * largest))
+        return ends[0], ends[1]

@@ -36,6 +36,7 @@ COMBINE_MODES = ("mean", "vote")
 TAPERS = ("hann", "none")
 _PHAT_FLOOR = 1e-3
 _REFINE_STEPS = np.linspace(-1.0, 1.0, 41)
+_LOBE_STEP_SAMPLES = 0.05  # lag grid of peak_within, samples
 
 
 class GccPhatAzimuth(AudioEstimator):
@@ -117,6 +118,48 @@ class GccPhatAzimuth(AudioEstimator):
         itd_s, confidence = self._itd(spectra, sample_rate)
         azimuth = self.geometry.azimuth_from_itd(itd_s)
         return AngleEstimate.from_confidence(azimuth, confidence)
+
+    def peak_within(
+        self,
+        audio: npt.NDArray[np.float32],
+        sample_rate: int,
+        low: float,
+        high: float,
+        min_relative_height: float = 0.3,
+    ) -> float | None:
+        """Azimuth (rad, front half-plane) of the highest correlation among the lags of the
+        azimuths in [low, high] (front half-plane, low < high), or None when there is none: the
+        clip is silent, the highest point lies on an edge of the range that is not the side
+        (+-pi/2), so the range holds no peak of its own, or it is lower than
+        ``min_relative_height`` times the correlation's highest point over all lags (a side
+        lobe of a peak outside the range, not a sound's own peak).
+
+        A learned model that picks the right lobe of a reverberant correlation but places it
+        less precisely than the correlation's own peak uses this to refine its answer.
+        """
+        arr = np.asarray(audio, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < self.window:
+            return None
+        low, high = max(low, -math.pi / 2), min(high, math.pi / 2)
+        if not np.isfinite(arr).all() or not low < high:
+            return None
+        spectra = self._phat_spectra(arr)
+        if spectra.shape[0] == 0:
+            return None
+        ends = self.geometry.itd(np.array([low, high])) * sample_rate
+        count = max(8, int(abs(ends[1] - ends[0]) / _LOBE_STEP_SAMPLES) + 1)
+        lags = np.linspace(ends[0], ends[1], count)
+        mean = spectra.mean(axis=0, keepdims=True)
+        values = self._correlation_at(mean, lags)
+        best = int(np.argmax(values))
+        at_side = (best == 0 and low <= -math.pi / 2) or (best == count - 1 and high >= math.pi / 2)
+        if not (0 < best < count - 1 or at_side):
+            return None
+        span = self.max_lag_s * sample_rate
+        everywhere = self._correlation_at(mean, np.linspace(-span, span, 2 * int(span / 0.25) + 1))
+        if values[best] < min_relative_height * float(everywhere.max()):
+            return None
+        return self.geometry.azimuth_from_itd(float(lags[best]) / sample_rate)
 
     def _itd(self, spectra: npt.NDArray[np.complex128], sample_rate: int) -> tuple[float, float]:
         """(ITD in seconds, confidence 0..1) from (windows, bins) PHAT spectra, windows >= 1."""

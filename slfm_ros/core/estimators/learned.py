@@ -7,19 +7,21 @@ commands and the benchmarks run exactly the same preprocessing and decoding.
 from __future__ import annotations
 
 from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
+from slfm_ros.core.geometry.interaural import InterauralGeometry
 from slfm_ros.core.models.config import AnyModelConfig, ModelConfig
 
 
 def learned_audio_estimator(
     config: AnyModelConfig,
     run_audio: object,
-    max_itd_s: float | None = None,
+    geometry: InterauralGeometry | None = None,
     silence_dbfs: float = -60.0,
 ) -> AudioEstimator:
     """The audio estimator of ``config`` around the network call ``run_audio``.
 
-    max_itd_s: the receiver's largest interaural delay, for models that take it (compact
-    family); None when unknown. The ResNet family ignores it.
+    geometry: the receiver's interaural model, for models that use it (compact family: its
+    largest delay is an input, and the card's ``lobe_refine_itd`` refines with it); None when
+    unknown. The ResNet family ignores it.
     """
     if isinstance(config, ModelConfig):
         from slfm_ros.core.estimators.slfm import SlfmAudioEstimator
@@ -31,8 +33,9 @@ def learned_audio_estimator(
         config.audio.cues,
         config.audio.net,
         run_audio,  # type: ignore[arg-type]
-        max_itd_s=max_itd_s,
         silence_dbfs=silence_dbfs,
+        geometry=geometry,
+        lobe_refine_itd=config.audio.lobe_refine_itd,
     )
 
 

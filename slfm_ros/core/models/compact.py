@@ -34,16 +34,27 @@ class CueAudioConfig:
 
     cues: the binaural cue front end (window length, STFT, lag range, bands).
     net:  the MLP (hidden sizes, azimuth bins); ``net.input_dim`` equals ``cues.dim``.
+    lobe_refine_itd: when the receiver's geometry is known, the answer is the GCC-PHAT peak
+          among the lags within this fraction of the receiver's largest interaural delay of
+          the network's answer (the network picks the lobe, which a reflection can take from
+          the correlation's global peak; the correlation places it more precisely than
+          3-degree bins); 0 = the network's answer as it is.
     """
 
     cues: CueConfig = field(default_factory=CueConfig)
     net: CueNetConfig = field(default_factory=CueNetConfig)
+    lobe_refine_itd: float = 0.0
 
     def __post_init__(self) -> None:
         if self.net.input_dim != self.cues.dim:
             raise ConfigError(
                 f"audio.net.input_dim ({self.net.input_dim}) must equal the cue vector length "
                 f"({self.cues.dim})"
+            )
+        if not 0.0 <= self.lobe_refine_itd <= 2.0:
+            raise ConfigError(
+                f"audio.lobe_refine_itd must be in [0, 2] (a fraction of the largest interaural "
+                f"delay), got {self.lobe_refine_itd}"
             )
 
     @property
@@ -68,17 +79,24 @@ class CueAudioConfig:
         return np.concatenate([binaural_cues(window, self.cues), np.zeros(2, np.float32)])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cues": self.cues.to_dict(), "net": self.net.to_dict()}
+        return {
+            "cues": self.cues.to_dict(),
+            "net": self.net.to_dict(),
+            "lobe_refine_itd": self.lobe_refine_itd,
+        }
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> CueAudioConfig:
-        unknown = sorted(set(data) - {"cues", "net"})
+        unknown = sorted(set(data) - {"cues", "net", "lobe_refine_itd"})
         if unknown:
             raise ConfigError(f"model.audio: unknown key(s) {unknown}")
         cues = CueConfig.from_dict(dict(data.get("cues") or {}))
         net_data = dict(data.get("net") or {})
         net_data.setdefault("input_dim", cues.dim)
-        return CueAudioConfig(cues, CueNetConfig.from_dict(net_data))
+        refine = data.get("lobe_refine_itd", 0.0)
+        if isinstance(refine, bool) or not isinstance(refine, int | float):
+            raise ConfigError(f"model.audio.lobe_refine_itd: expected a number, got {refine!r}")
+        return CueAudioConfig(cues, CueNetConfig.from_dict(net_data), float(refine))
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,39 @@ def test_lag_range_follows_geometry_and_config_errors() -> None:
         GccPhatAzimuth(combine="median")
     with pytest.raises(ConfigError):
         GccPhatAzimuth(window=2048, n_fft=1024)
+
+
+def two_paths(direct: float, reflection: float, geometry: InterauralGeometry) -> np.ndarray:
+    """One noise arriving from ``direct`` and, 1.5x as strong and 7 ms later, from
+    ``reflection`` (a wall echo that outweighs the direct sound)."""
+    rate = 16000
+    first = delayed_pair(direct, geometry, rate, seed=3)
+    echo = delayed_pair(reflection, geometry, rate, seed=3)
+    late = np.roll(echo, int(0.007 * rate), axis=0)
+    return (first + 1.5 * late).astype(np.float32)
+
+
+def test_peak_within_finds_the_lobe_that_the_global_peak_misses() -> None:
+    geometry = SphericalHeadGeometry(0.0875)
+    audio = two_paths(math.radians(40), math.radians(-20), geometry)
+    estimator = GccPhatAzimuth(geometry)
+    # The echo wins the global peak ...
+    assert math.degrees(estimator.estimate(audio, 16000).angle) == pytest.approx(-20, abs=2.0)
+    # ... and the direct sound is still the peak of its own lobe.
+    found = estimator.peak_within(audio, 16000, math.radians(25), math.radians(55))
+    assert found is not None and math.degrees(found) == pytest.approx(40, abs=1.0)
+
+
+def test_peak_within_declines_a_range_without_a_peak_of_its_own() -> None:
+    geometry = SphericalHeadGeometry(0.0875)
+    audio = delayed_pair(math.radians(40), geometry, 16000)
+    estimator = GccPhatAzimuth(geometry)
+    assert estimator.peak_within(audio, 16000, math.radians(50), math.radians(70)) is None
+    assert estimator.peak_within(np.zeros((16000, 2), np.float32), 16000, -1.0, 1.0) is None
+
+
+def test_peak_within_accepts_the_side_as_an_edge() -> None:
+    geometry = FreeFieldPair(0.14)
+    audio = delayed_pair(math.pi / 2, geometry, 16000)
+    found = GccPhatAzimuth(geometry).peak_within(audio, 16000, math.radians(70), math.pi / 2)
+    assert found is not None and math.degrees(found) == pytest.approx(90, abs=3.0)
