@@ -34,12 +34,16 @@ def load_audio_run(run: str | Path) -> tuple[CueAudioConfig, CueDirectionNet, di
             f"{path} not found: finish the audio run first (slfm train audio ... --out {run})"
         )
     data = torch.load(path, map_location="cpu", weights_only=False)
+    decode = dict(data.get("decode") or {})
     config = CueAudioConfig(
-        CueConfig.from_dict(data["cues"]), CueNetConfig.from_dict(data["net_config"])
+        CueConfig.from_dict(data["cues"]),
+        CueNetConfig.from_dict(data["net_config"]),
+        float(decode.get("lobe_refine_itd", 0.0)),
     )
     net = CueDirectionNet(config.net)
     net.load_state_dict(data["net"])
-    info = {k: data.get(k) for k in ("labels", "training_data", "data", "train", "command")}
+    keys = ("labels", "training_data", "data", "train", "decode", "command")
+    info = {k: data.get(k) for k in keys}
     info["final_epoch"] = data.get("metrics")
     return config, net.eval(), info
 

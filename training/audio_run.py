@@ -50,6 +50,7 @@ class AudioRunConfig:
     cache_dir: str
     workers: int
     source: dict[str, Any]
+    lobe_refine_itd: float = 0.0
 
 
 def resolve_net_section(net: dict[str, Any], cues: CueConfig) -> dict[str, Any]:
@@ -102,8 +103,12 @@ def read_recipe(
 def load_audio_run_config(
     path: str | Path, overrides: dict[str, Any] | None = None
 ) -> AudioRunConfig:
-    known = {"cache_dir", "workers", "cues", "examples", "data", "train"}
+    known = {"cache_dir", "workers", "cues", "examples", "data", "train", "decode"}
     data, cues, examples, train_data = read_recipe(path, overrides, known)
+    decode = dict(data.get("decode") or {})
+    unknown_decode = sorted(set(decode) - {"lobe_refine_itd"})
+    if unknown_decode:
+        raise ConfigError(f"{path}: decode: unknown key(s) {unknown_decode}")
     train = CueTrainConfig.from_dict(train_data)
     d = dict(data.get("data") or {})
     bad = sorted(set(d) - {"train_seed", "train_scenes", "val_seed", "val_scenes"})
@@ -120,6 +125,7 @@ def load_audio_run_config(
         cache_dir=str(data.get("cache_dir", "")),
         workers=int(data.get("workers", 1)),
         source=data,
+        lobe_refine_itd=float(decode.get("lobe_refine_itd", 0.0)),
     )
 
 
@@ -176,6 +182,7 @@ def run_audio_training(
                 "best_epoch": state.best_epoch,
                 "cues": cfg.cues.to_dict(),
                 "net_config": cfg.train.net.to_dict(),
+                "decode": {"lobe_refine_itd": cfg.lobe_refine_itd},
                 "labels": LABELS,
                 "training_data": cfg.source.get("examples"),
                 "data": cfg.source.get("data"),

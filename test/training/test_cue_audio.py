@@ -16,6 +16,7 @@ from slfm_ros.core.errors import ConfigError, DatasetError
 from slfm_ros.core.estimators.cue_audio import CueAudioEstimator
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ReceiverMix
+from slfm_training.assemble import load_audio_run
 from slfm_training.audio_run import load_audio_run_config, run_audio_training
 from slfm_training.cue_audio import CueTrainConfig, train_cues
 from slfm_training.cue_cache import (
@@ -158,5 +159,8 @@ def test_run_folder_is_never_reused_without_resume(tmp_path: Path) -> None:
     metrics = run_audio_training(cfg, out)
     assert metrics["finished"] and (out / "audio_net.pt").is_file()
     assert (out / "history.png").is_file()
+    # The recipe's decoding setting travels with the network to the model card.
+    assert load_audio_run(out)[0].lobe_refine_itd == pytest.approx(cfg.lobe_refine_itd)
+    assert cfg.lobe_refine_itd > 0
     with pytest.raises(ConfigError, match="--resume"):
         run_audio_training(cfg, out)

@@ -50,6 +50,14 @@ def test_config_round_trips_through_the_card_mapping() -> None:
         load_model_config({"family": "compact", "audoi": {}})
     with pytest.raises(ConfigError, match="input_dim"):
         CueAudioConfig(net=CueNetConfig(input_dim=10))
+    refined = CompactModelConfig(audio=CueAudioConfig(lobe_refine_itd=0.2))
+    assert load_model_config(refined.to_dict()) == refined
+    # Cards written before the key existed read as "no refinement".
+    old = refined.to_dict()
+    del old["audio"]["lobe_refine_itd"]
+    assert load_model_config(old).audio.lobe_refine_itd == 0.0
+    with pytest.raises(ConfigError, match="lobe_refine_itd"):
+        CueAudioConfig(lobe_refine_itd=-0.1)
 
 
 def test_weights_load_back_exactly(model_dir: Path) -> None:
