@@ -15,19 +15,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from slfm_ros.core.errors import ModelError, SlfmError
 from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
+from slfm_ros.core.estimators.combined import FusedAudioEstimator, FusedVisualEstimator
+from slfm_ros.core.estimators.registry import make_audio_estimator, make_visual_estimator
 from slfm_ros.core.events import PipelineEvent
 from slfm_ros.core.geometry.interaural import (
     FreeFieldPair,
     InterauralGeometry,
     SphericalHeadGeometry,
 )
-
-if TYPE_CHECKING:
-    from slfm_ros.core.pipeline import PipelineConfig
+from slfm_ros.core.streaming.config import PipelineConfig
 
 CARD_FILE = "card.yaml"
 # Classical audio estimators that take a receiver geometry.
@@ -67,8 +66,6 @@ def receiver_geometry(config: PipelineConfig) -> InterauralGeometry:
 
 def build_classic(config: PipelineConfig) -> tuple[AudioEstimator, VisualEstimator]:
     """The classical estimators named by ``config.audio_estimator`` / ``visual_estimator``."""
-    from slfm_ros.core.estimators.registry import make_audio_estimator, make_visual_estimator
-
     audio_params: dict[str, object] = {"silence_dbfs": config.silence_threshold_dbfs}
     if config.audio_estimator in _GEOMETRY_ESTIMATORS:
         audio_params["geometry"] = receiver_geometry(config)
@@ -95,8 +92,6 @@ def _classic_set(config: PipelineConfig, fallback_reason: str = "") -> Estimator
 
 def _fused(config: PipelineConfig, learned: EstimatorSet) -> EstimatorSet:
     """``learned`` with each estimator fused with its classical counterpart."""
-    from slfm_ros.core.estimators.combined import FusedAudioEstimator, FusedVisualEstimator
-
     classic_audio, classic_visual = build_classic(config)
     learned.audio = FusedAudioEstimator(learned.audio, classic_audio)
     learned.visual = FusedVisualEstimator(learned.visual, classic_visual)
@@ -111,7 +106,7 @@ def default_model_dir() -> Path:
     """The model folder shipped with the package: ``models/`` of a source checkout, else
     ``share/slfm_ros/models`` of an installed package. A folder without a card holding exactly
     one model folder resolves to that one."""
-    source = Path(__file__).resolve().parents[2] / "models"
+    source = Path(__file__).resolve().parents[3] / "models"
     candidates = [source]
     try:
         from ament_index_python.packages import get_package_share_directory
