@@ -218,7 +218,7 @@ def _sim_inputs(config: AnyModelConfig, samples: int, seed: int) -> ParityInputs
 def _synthetic_inputs(
     config: AnyModelConfig, samples: int, seed: int, note: str = ""
 ) -> ParityInputs:
-    from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
+    from slfm_ros.core.sim.synthetic_stream import SyntheticScene, SyntheticStream
 
     audio_cfg = config.audio
     rng = np.random.default_rng(seed)

@@ -18,9 +18,9 @@ from slfm_ros.core.models.checkpoint import build_networks, load_model, save_mod
 from slfm_ros.core.models.compact import CompactModelConfig, CueAudioConfig
 from slfm_ros.core.models.config import load_model_config
 from slfm_ros.core.models.cylinder_config import CylinderPoseConfig
+from slfm_ros.core.sim.synthetic_stream import SyntheticScene, SyntheticStream
 from slfm_ros.core.streaming.config import PipelineConfig
 from slfm_ros.core.streaming.estimator_setup import build_estimators
-from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
 
 AUDIO = CueAudioConfig(net=CueNetConfig(hidden=(32,), n_bins=72, peak_lags=193, steered=True))
 VISUAL = CylinderPoseConfig(
