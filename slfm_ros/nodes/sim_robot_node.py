@@ -38,6 +38,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
+from slfm_ros.core.cache_dir import default_cache_dir
 from slfm_ros.core.conventions import yaw_quaternion
 from slfm_ros.core.devices.video_source import CameraCalibration
 from slfm_ros.core.events import EventLevel
@@ -116,8 +117,6 @@ def odometry_msg(
 
 
 def default_rir_cache() -> str:
-    from slfm_ros.core.export import default_cache_dir
-
     return str(default_cache_dir() / "sim_robot_rirs")
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from slfm_ros.core.backends import create_runners
+from slfm_ros.core.backends.onnx_export import export_model
 from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.estimators.combined import FusedAudioEstimator
 from slfm_ros.core.estimators.cue_audio import CueAudioEstimator
-from slfm_ros.core.export import export_model
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.checkpoint import build_networks, load_model, save_model
 from slfm_ros.core.models.compact import CompactModelConfig, CueAudioConfig
