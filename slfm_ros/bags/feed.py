@@ -17,7 +17,7 @@ from typing import Any
 
 from slfm_ros.bags.outputs import OutputLog
 from slfm_ros.core.events import PipelineEvent
-from slfm_ros.core.pipeline import StreamingLocalizer, WindowResult
+from slfm_ros.core.streaming.pipeline import StreamingLocalizer, WindowResult
 from slfm_ros.nodes.message_dispatch import MessageDispatcher
 from slfm_ros.nodes.param_spec import ParamValue
 

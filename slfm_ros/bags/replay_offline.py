@@ -15,7 +15,8 @@ from slfm_ros.bags.feed import NodeFeed
 from slfm_ros.bags.inputs import BagDispatcher, InputPlan, StreamStats
 from slfm_ros.bags.outputs import OutputLog
 from slfm_ros.bags.reader import BagReader
-from slfm_ros.core.pipeline import PipelineConfig, StreamingLocalizer
+from slfm_ros.core.streaming.config import PipelineConfig
+from slfm_ros.core.streaming.pipeline import StreamingLocalizer
 from slfm_ros.nodes.param_spec import ParamValue
 
 

@@ -80,7 +80,7 @@ def write_random_model(
     """
     import torch
 
-    from slfm_ros.core.export import parity_inputs
+    from slfm_ros.core.backends.onnx_export import parity_inputs
     from slfm_ros.core.models.checkpoint import build_networks, save_model
 
     torch.manual_seed(seed)

@@ -61,7 +61,7 @@ class BenchInputs:
 
 def bench_inputs(config: AnyModelConfig) -> BenchInputs:
     """One model window of 48 kHz audio and two camera frames 0.2 s apart."""
-    from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
+    from slfm_ros.core.sim.synthetic_stream import SyntheticScene, SyntheticStream
 
     seconds = config.audio.clip_seconds
     scene = SyntheticScene(

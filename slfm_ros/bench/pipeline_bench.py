@@ -163,7 +163,7 @@ class _Stream:
 
 
 def _render_stream(cfg: PipelineBenchConfig) -> _Stream:
-    from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
+    from slfm_ros.core.sim.synthetic_stream import SyntheticScene, SyntheticStream
     from slfm_ros.nodes import msg_conversions as conv
 
     scene = SyntheticScene(

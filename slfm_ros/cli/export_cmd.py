@@ -3,10 +3,11 @@
     slfm export --model DIR --out DIR [--opset 17] [--fp16] [--parity-source sim|synthetic]
         [--no-parity] [--json]
 
-Writes audio.onnx, visual.onnx and export.json into --out (see slfm_ros.core.export). An
-identical export already there is kept; a different one is never overwritten (exit 2). The
-parity check (ONNX Runtime vs PyTorch on simulated inputs) prints the maximum absolute
-difference; beyond 1e-4 rad (fp32) or 1e-2 rad (fp16) nothing is written (exit 2).
+Writes audio.onnx, visual.onnx and export.json into --out (see
+slfm_ros.core.backends.onnx_export). An identical export already there is kept; a different one
+is never overwritten (exit 2). The parity check (ONNX Runtime vs PyTorch on simulated inputs)
+prints the maximum absolute difference; beyond 1e-4 rad (fp32) or 1e-2 rad (fp16) nothing is
+written (exit 2).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slfm_ros.core.export import export_model
+    from slfm_ros.core.backends.onnx_export import export_model
 
     def progress(message: str) -> None:
         print(f"slfm export: {message}", file=sys.stderr)

@@ -43,7 +43,7 @@ _RUNNERS: dict[tuple[Path, str, tuple[float, float] | None], Runners] = {}
 def resolve_model_dir(model: str | Path | None) -> Path:
     """``model`` as a folder, or the shipped default model when it is None."""
     if model is None:
-        from slfm_ros.core.estimator_setup import default_model_dir
+        from slfm_ros.core.streaming.estimator_setup import default_model_dir
 
         try:
             return default_model_dir()

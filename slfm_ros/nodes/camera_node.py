@@ -12,7 +12,7 @@ Publishes
                          measured rate, frames published/skipped, read failures, reopens, last
                          frame age, backend, codec, image size; WARN below 80 % of the requested
                          rate or after failed reads, ERROR when no frame came for 1 s or the
-                         source cannot be opened (slfm_ros.core.capture_health)
+                         source cannot be opened (slfm_ros.core.devices.capture_health)
 
 Pacing: a video file is played at ``fps`` (or its own rate); a live source delivers at its own
 rate and frames arriving faster than ``fps`` are skipped. At the end of a file the node exits
@@ -45,10 +45,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from slfm_ros.core.capture_health import REOPEN_DELAYS_S, CaptureHealth, reopen_with_backoff
-from slfm_ros.core.errors import ConfigError, SlfmError
-from slfm_ros.core.events import EventLevel
-from slfm_ros.core.video_source import (
+from slfm_ros.core.devices.capture_health import REOPEN_DELAYS_S, CaptureHealth, reopen_with_backoff
+from slfm_ros.core.devices.video_source import (
     DEFAULT_FPS,
     CameraCalibration,
     CaptureError,
@@ -58,6 +56,8 @@ from slfm_ros.core.video_source import (
     load_calibration,
     source_kind,
 )
+from slfm_ros.core.errors import ConfigError, SlfmError
+from slfm_ros.core.events import EventLevel
 from slfm_ros.nodes import msg_conversions as conv
 from slfm_ros.nodes.camera_params import CAMERA_NODE
 from slfm_ros.nodes.diagnostics import StatusReport, to_diagnostic_array

@@ -36,7 +36,7 @@ from nav_msgs.msg import Odometry
 from slfm_ros.core.dsp.audio_format import bytes_per_sample
 from slfm_ros.core.errors import InputFormatError
 from slfm_ros.core.events import PipelineEvent
-from slfm_ros.core.pipeline import PendingWindow, StreamingLocalizer, WindowResult
+from slfm_ros.core.streaming.pipeline import PendingWindow, StreamingLocalizer, WindowResult
 from slfm_ros.core.tracking.sound_tracking import SoundTracking, TrackingResult
 from slfm_ros.nodes import msg_conversions as conv
 from slfm_ros.nodes import track_msgs

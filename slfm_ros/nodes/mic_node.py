@@ -12,8 +12,8 @@ Publishes
                    ERROR when the device stops delivering
 
 Threading: PortAudio's callback thread stamps and queues the chunks
-(slfm_ros.core.audio_device); one publisher thread takes them off the queue; the executor only
-runs the diagnostics timer.
+(slfm_ros.core.devices.audio_device); one publisher thread takes them off the queue; the
+executor only runs the diagnostics timer.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from slfm_ros.core.audio_device import AudioCapture, AudioChunk, CaptureConfig, CaptureStats
+from slfm_ros.core.devices.audio_device import AudioCapture, AudioChunk, CaptureConfig, CaptureStats
 from slfm_ros.core.events import EventLevel
 from slfm_ros.nodes import msg_conversions as conv
 from slfm_ros.nodes.diagnostics import StatusReport, to_diagnostic_array

@@ -38,13 +38,14 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
+from slfm_ros.core.cache_dir import default_cache_dir
 from slfm_ros.core.conventions import yaw_quaternion
+from slfm_ros.core.devices.video_source import CameraCalibration
 from slfm_ros.core.events import EventLevel
 from slfm_ros.core.sim_robot.acoustics import TalkerSpec
 from slfm_ros.core.sim_robot.base import BaseLimits
 from slfm_ros.core.sim_robot.camera import CameraSpec
 from slfm_ros.core.sim_robot.robot import SensorOutput, SimRobot, SimRobotConfig
-from slfm_ros.core.video_source import CameraCalibration
 from slfm_ros.nodes import msg_conversions as conv
 from slfm_ros.nodes.camera_node import IMAGE_QOS, camera_info_msg
 from slfm_ros.nodes.diagnostics import StatusReport, to_diagnostic_array
@@ -116,8 +117,6 @@ def odometry_msg(
 
 
 def default_rir_cache() -> str:
-    from slfm_ros.core.export import default_cache_dir
-
     return str(default_cache_dir() / "sim_robot_rirs")
 
 

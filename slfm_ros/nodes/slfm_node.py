@@ -26,7 +26,7 @@ Threading: subscription callbacks only append the message to a bounded queue (ol
 and counted when full), so the executor never blocks on estimation. The audio worker feeds
 the queue, in arrival order, through ``MessageDispatcher`` (slfm_ros.nodes.message_dispatch:
 conversions and output messages, shared with the offline bag replay) to
-``StreamingLocalizer`` (slfm_ros.core.pipeline), runs the audio part of the windows that
+``StreamingLocalizer`` (slfm_ros.core.streaming.pipeline), runs the audio part of the windows that
 became due after each message (``step_audio``), tracks them (``slfm_ros.core.tracking``) and
 publishes their directions, sources and tracks at once. The visual worker then finishes those
 windows (``finish_window``: the camera yaw, the slow part), hands the yaw to the tracker's
@@ -53,12 +53,8 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import Image, Imu
 
 from slfm_ros.core.events import EventLevel, PipelineEvent
-from slfm_ros.core.pipeline import (
-    PendingWindow,
-    PipelineConfig,
-    StreamingLocalizer,
-    WindowResult,
-)
+from slfm_ros.core.streaming.config import PipelineConfig
+from slfm_ros.core.streaming.pipeline import PendingWindow, StreamingLocalizer, WindowResult
 from slfm_ros.core.tracking.sound_tracking import TrackingResult
 from slfm_ros.nodes.diagnostics import HealthMonitor, to_diagnostic_array
 from slfm_ros.nodes.message_dispatch import MessageDispatcher, rotation_kinds

@@ -10,7 +10,7 @@ import yaml
 from slfm_ros.cli import config_cmd
 from slfm_ros.cli.main import main
 from slfm_ros.core.errors import ConfigError
-from slfm_ros.core.pipeline import PipelineConfig
+from slfm_ros.core.streaming.config import PipelineConfig
 from slfm_ros.nodes.launch_description import ALL_NODE_SPECS
 from slfm_ros.nodes.slfm_params import SLFM_NODE
 

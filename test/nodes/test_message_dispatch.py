@@ -13,13 +13,9 @@ from slfm_ros.core.conventions import angular_error, yaw_from_quaternion
 from slfm_ros.core.errors import InputFormatError
 from slfm_ros.core.estimators.base import AngleEstimate
 from slfm_ros.core.events import EventLevel
-from slfm_ros.core.pipeline import (
-    PendingWindow,
-    PipelineConfig,
-    StreamingLocalizer,
-    WindowResult,
-)
-from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
+from slfm_ros.core.sim.synthetic_stream import SyntheticScene, SyntheticStream
+from slfm_ros.core.streaming.config import PipelineConfig
+from slfm_ros.core.streaming.pipeline import PendingWindow, StreamingLocalizer, WindowResult
 from slfm_ros.nodes import msg_conversions as conv
 from slfm_ros.nodes.message_dispatch import MessageDispatcher
 from slfm_ros.nodes.slfm_params import SLFM_NODE

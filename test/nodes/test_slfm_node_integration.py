@@ -37,7 +37,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 
 from slfm_ros.core.conventions import angular_error, yaw_from_quaternion  # noqa: E402
 from slfm_ros.core.estimators.base import UNINFORMATIVE_VARIANCE_RAD2  # noqa: E402
-from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream  # noqa: E402
+from slfm_ros.core.sim.synthetic_stream import SyntheticScene, SyntheticStream  # noqa: E402
 from slfm_ros.nodes import msg_conversions as conv  # noqa: E402
 
 NS = 1_000_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, fields
 
-from slfm_ros.core.pipeline import PipelineConfig
+from slfm_ros.core.streaming.config import PipelineConfig
 from slfm_ros.nodes.slfm_params import SLFM_NODE
 
 

@@ -8,8 +8,9 @@ need::
     visual = SlfmVisualEstimator(runners.config.visual, runners.visual)
     log(runners.description); for label, reason in runners.skipped: ...
 
-See ``base`` for the selection order and the options, ``engine_cache`` for how TensorRT
-engines are cached and validated.
+See ``base`` for the selection order and the options, ``onnx_export`` for the ONNX graphs the
+ONNX Runtime and TensorRT backends run (and ``slfm export`` writes), ``engine_cache`` for how
+TensorRT engines are cached and validated.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from slfm_ros.core.backends.model_source import ModelSource
+from slfm_ros.core.cache_dir import default_cache_dir
 from slfm_ros.core.errors import ConfigError, ModelError
 
 Float32 = npt.NDArray[np.float32]
@@ -68,7 +69,7 @@ class BackendOptions:
                          lower latency, but a full core burnt per thread even when idle, which
                          a node sharing a small CPU with DDS cannot afford); off by default.
     opset:               ONNX opset of an automatic export.
-    cache_dir:           "" = ``slfm_ros.core.export.default_cache_dir()``.
+    cache_dir:           "" = ``slfm_ros.core.cache_dir.default_cache_dir()``.
     """
 
     model_file_path: str = ""
@@ -235,6 +236,4 @@ def select_backend(
 
 
 def cache_root(options: BackendOptions) -> Path:
-    from slfm_ros.core.export import default_cache_dir
-
     return Path(options.cache_dir) if options.cache_dir else default_cache_dir()

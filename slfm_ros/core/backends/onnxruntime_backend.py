@@ -1,5 +1,5 @@
-"""ONNX Runtime backend: the exported graphs (``slfm_ros.core.export``) on the CPU or with the
-CUDA execution provider.
+"""ONNX Runtime backend: the exported graphs (``slfm_ros.core.backends.onnx_export``) on the CPU
+or with the CUDA execution provider.
 
 On CUDA, ``enable_fp16`` selects the fp16 export. ONNX Runtime quietly falls back to the CPU
 provider when the CUDA provider cannot start (e.g. a missing cuDNN); the backend checks the
@@ -35,7 +35,12 @@ class OnnxRuntimeBackend(InferenceBackend):
         super().__init__(source, device, precision)
         self.audio_session = audio
         self.visual_session = visual
-        from slfm_ros.core.export import AUDIO_INPUT, AUDIO_OUTPUT, VISUAL_INPUTS, VISUAL_OUTPUT
+        from slfm_ros.core.backends.onnx_export import (
+            AUDIO_INPUT,
+            AUDIO_OUTPUT,
+            VISUAL_INPUTS,
+            VISUAL_OUTPUT,
+        )
 
         self._audio_io = (AUDIO_INPUT, AUDIO_OUTPUT)
         self._visual_io = (*VISUAL_INPUTS, VISUAL_OUTPUT)
@@ -60,7 +65,7 @@ class OnnxRuntimeBackend(InferenceBackend):
     def load(cls, source: ModelSource, device: str, options: BackendOptions) -> OnnxRuntimeBackend:
         import onnxruntime as ort
 
-        from slfm_ros.core.export import find_or_export
+        from slfm_ros.core.backends.onnx_export import find_or_export
 
         notes = []
         fp16 = options.enable_fp16 and device == "cuda"

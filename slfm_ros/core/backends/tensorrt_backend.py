@@ -340,7 +340,7 @@ class TensorRtBackend(InferenceBackend):
         import tensorrt as trt
         import torch
 
-        from slfm_ros.core.export import find_or_export
+        from slfm_ros.core.backends.onnx_export import find_or_export
 
         if device != "cuda":
             raise ModelError("the TensorRT backend runs only on device 'cuda'")

@@ -22,9 +22,9 @@ from slfm_ros.core.backends import (
     create_runners,
 )
 from slfm_ros.core.backends.base import default_availability
+from slfm_ros.core.backends.onnx_export import parity_inputs
 from slfm_ros.core.backends.tensorrt_backend import TensorRtBackend
 from slfm_ros.core.errors import ConfigError
-from slfm_ros.core.export import parity_inputs
 
 HAS_TENSORRT = importlib.util.find_spec("tensorrt") is not None
 

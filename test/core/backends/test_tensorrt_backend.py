@@ -15,8 +15,8 @@ import pytest
 
 from slfm_ros.core.backends import BackendOptions, create_runners, read_model_source
 from slfm_ros.core.backends.engine_cache import check_engine
+from slfm_ros.core.backends.onnx_export import parity_inputs
 from slfm_ros.core.backends.tensorrt_backend import TensorRtBackend, engine_paths
-from slfm_ros.core.export import parity_inputs
 
 _REASON = TensorRtBackend.unavailable_reason("cuda")
 pytestmark = pytest.mark.skipif(

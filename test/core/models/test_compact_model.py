@@ -9,18 +9,18 @@ import pytest
 import torch
 
 from slfm_ros.core.backends import create_runners
+from slfm_ros.core.backends.onnx_export import export_model
 from slfm_ros.core.errors import ConfigError, ModelError
-from slfm_ros.core.estimator_setup import build_estimators
 from slfm_ros.core.estimators.combined import FusedAudioEstimator
 from slfm_ros.core.estimators.cue_audio import CueAudioEstimator
-from slfm_ros.core.export import export_model
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.checkpoint import build_networks, load_model, save_model
 from slfm_ros.core.models.compact import CompactModelConfig, CueAudioConfig
 from slfm_ros.core.models.config import load_model_config
 from slfm_ros.core.models.cylinder_config import CylinderPoseConfig
-from slfm_ros.core.pipeline import PipelineConfig
-from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
+from slfm_ros.core.sim.synthetic_stream import SyntheticScene, SyntheticStream
+from slfm_ros.core.streaming.config import PipelineConfig
+from slfm_ros.core.streaming.estimator_setup import build_estimators
 
 AUDIO = CueAudioConfig(net=CueNetConfig(hidden=(32,), n_bins=72, peak_lags=193, steered=True))
 VISUAL = CylinderPoseConfig(
@@ -114,10 +114,10 @@ def test_the_visual_network_follows_the_camera_it_is_given(backend: str, tmp_pat
     import numpy as np
 
     from slfm_ros.core.backends import BackendOptions
-    from slfm_ros.core.estimator_setup import default_model_dir
     from slfm_ros.core.estimators.slfm import SlfmVisualEstimator
     from slfm_ros.core.geometry.panorama import crop_perspective
     from slfm_ros.core.sim.panoramas import ProceduralPanoramas
+    from slfm_ros.core.streaming.estimator_setup import default_model_dir
 
     shipped = default_model_dir()
     pano = ProceduralPanoramas(width=2048, seed=0, irregular_probability=0.0).panorama(1, "test")

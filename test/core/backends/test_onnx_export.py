@@ -16,8 +16,7 @@ import torch
 
 from slfm_ros.bench.bench_model import smoke_config, write_random_model
 from slfm_ros.core.backends.model_source import read_model_source
-from slfm_ros.core.errors import ModelError
-from slfm_ros.core.export import (
+from slfm_ros.core.backends.onnx_export import (
     AUDIO_INPUT,
     PARITY_TOLERANCE_RAD,
     check_parity,
@@ -28,6 +27,7 @@ from slfm_ros.core.export import (
     parity_inputs,
     read_export,
 )
+from slfm_ros.core.errors import ModelError
 from slfm_ros.core.models.checkpoint import load_model
 
 

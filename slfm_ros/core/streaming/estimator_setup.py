@@ -15,21 +15,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from slfm_ros.core.errors import ModelError, SlfmError
 from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
+from slfm_ros.core.estimators.combined import FusedAudioEstimator, FusedVisualEstimator
+from slfm_ros.core.estimators.registry import make_audio_estimator, make_visual_estimator
 from slfm_ros.core.events import PipelineEvent
 from slfm_ros.core.geometry.interaural import (
     FreeFieldPair,
     InterauralGeometry,
     SphericalHeadGeometry,
 )
-
-if TYPE_CHECKING:
-    from slfm_ros.core.pipeline import PipelineConfig
+from slfm_ros.core.streaming.config import PipelineConfig
 
 CARD_FILE = "card.yaml"
+# The model a folder of several models stands for.
+DEFAULT_MODEL = "default"
 # Classical audio estimators that take a receiver geometry.
 _GEOMETRY_ESTIMATORS = ("gcc_phat", "srp_phat", "music")
 
@@ -67,8 +68,6 @@ def receiver_geometry(config: PipelineConfig) -> InterauralGeometry:
 
 def build_classic(config: PipelineConfig) -> tuple[AudioEstimator, VisualEstimator]:
     """The classical estimators named by ``config.audio_estimator`` / ``visual_estimator``."""
-    from slfm_ros.core.estimators.registry import make_audio_estimator, make_visual_estimator
-
     audio_params: dict[str, object] = {"silence_dbfs": config.silence_threshold_dbfs}
     if config.audio_estimator in _GEOMETRY_ESTIMATORS:
         audio_params["geometry"] = receiver_geometry(config)
@@ -95,8 +94,6 @@ def _classic_set(config: PipelineConfig, fallback_reason: str = "") -> Estimator
 
 def _fused(config: PipelineConfig, learned: EstimatorSet) -> EstimatorSet:
     """``learned`` with each estimator fused with its classical counterpart."""
-    from slfm_ros.core.estimators.combined import FusedAudioEstimator, FusedVisualEstimator
-
     classic_audio, classic_visual = build_classic(config)
     learned.audio = FusedAudioEstimator(learned.audio, classic_audio)
     learned.visual = FusedVisualEstimator(learned.visual, classic_visual)
@@ -107,11 +104,28 @@ def _fused(config: PipelineConfig, learned: EstimatorSet) -> EstimatorSet:
     return learned
 
 
+def model_in_folder(folder: Path) -> Path | None:
+    """The model ``folder`` stands for: itself when it has a card, else its ``default``
+    subfolder when that has one, else its only subfolder with a card; None when it holds no
+    model. ModelError when it holds several and none is named ``default``."""
+    if (folder / CARD_FILE).is_file():
+        return folder
+    if (folder / DEFAULT_MODEL / CARD_FILE).is_file():
+        return folder / DEFAULT_MODEL
+    models = sorted(p.parent for p in folder.glob(f"*/{CARD_FILE}"))
+    if len(models) > 1:
+        names = ", ".join(m.name for m in models)
+        raise ModelError(
+            f"{folder} holds several models ({names}) and none named {DEFAULT_MODEL!r}: set "
+            "model_dir to one"
+        )
+    return models[0] if models else None
+
+
 def default_model_dir() -> Path:
-    """The model folder shipped with the package: ``models/`` of a source checkout, else
-    ``share/slfm_ros/models`` of an installed package. A folder without a card holding exactly
-    one model folder resolves to that one."""
-    source = Path(__file__).resolve().parents[2] / "models"
+    """The model shipped with the package (see ``model_in_folder``) in ``models/`` of a source
+    checkout, else in ``share/slfm_ros/models`` of an installed package."""
+    source = Path(__file__).resolve().parents[3] / "models"
     candidates = [source]
     try:
         from ament_index_python.packages import get_package_share_directory
@@ -120,14 +134,9 @@ def default_model_dir() -> Path:
     except Exception:  # no ament index or package not installed: the source folder only
         pass
     for folder in candidates:
-        if (folder / CARD_FILE).is_file():
-            return folder
-        models = sorted(p.parent for p in folder.glob(f"*/{CARD_FILE}"))
-        if len(models) == 1:
-            return models[0]
-        if len(models) > 1:
-            names = ", ".join(m.name for m in models)
-            raise ModelError(f"{folder} holds several models ({names}): set model_dir to one")
+        model = model_in_folder(folder)
+        if model is not None:
+            return model
     raise ModelError(
         f"no shipped model found in {' or '.join(str(c) for c in candidates)}: set model_dir "
         "to a trained model folder"

@@ -11,8 +11,9 @@ from slfm_ros.core.conventions import angular_error
 from slfm_ros.core.dsp.audio_format import encode_interleaved
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.events import EventLevel, PipelineEvent
-from slfm_ros.core.pipeline import PipelineConfig, StreamingLocalizer, WindowResult
-from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
+from slfm_ros.core.sim.synthetic_stream import SyntheticScene, SyntheticStream
+from slfm_ros.core.streaming.config import PipelineConfig
+from slfm_ros.core.streaming.pipeline import StreamingLocalizer, WindowResult
 
 NS = 1_000_000_000
 START_NS = 1_700_000_000 * NS + 123_456_789  # arbitrary epoch stamp, off the hop grid

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from slfm_ros.core.capture_health import (
+from slfm_ros.core.devices.capture_health import (
     REOPEN_DELAYS_S,
     CaptureHealth,
     reopen_with_backoff,

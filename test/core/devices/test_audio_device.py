@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import chirp
 
-from slfm_ros.core.audio_device import (
+from slfm_ros.core.devices.audio_device import (
     AudioCapture,
     CaptureConfig,
     Rechunker,

@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from slfm_ros.core.dsp.ring_buffer import TimedAudioBuffer, WindowUnavailable
 from slfm_ros.core.errors import InputFormatError
+from slfm_ros.core.streaming.audio_buffer import TimedAudioBuffer, WindowUnavailable
 
 RATE = 48000
 CHUNK = 960  # 20 ms

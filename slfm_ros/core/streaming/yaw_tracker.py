@@ -22,7 +22,7 @@ from slfm_ros.core.estimators.base import (
     VisualEstimator,
 )
 from slfm_ros.core.events import PipelineEvent
-from slfm_ros.core.image_buffer import StampedImage
+from slfm_ros.core.streaming.image_buffer import StampedImage
 
 _NS_PER_S = 1_000_000_000
 

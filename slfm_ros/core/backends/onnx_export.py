@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from slfm_ros.core.backends.model_source import ModelSource, read_model_source
+from slfm_ros.core.cache_dir import default_cache_dir
 from slfm_ros.core.errors import ConfigError, ModelError, SlfmError
 from slfm_ros.core.hashing import sha256_file
 from slfm_ros.core.models.config import AnyModelConfig, ModelConfig
@@ -218,7 +219,7 @@ def _sim_inputs(config: AnyModelConfig, samples: int, seed: int) -> ParityInputs
 def _synthetic_inputs(
     config: AnyModelConfig, samples: int, seed: int, note: str = ""
 ) -> ParityInputs:
-    from slfm_ros.core.synthetic_stream import SyntheticScene, SyntheticStream
+    from slfm_ros.core.sim.synthetic_stream import SyntheticScene, SyntheticStream
 
     audio_cfg = config.audio
     rng = np.random.default_rng(seed)
@@ -422,7 +423,8 @@ def _finish_graph(path: Path, metadata: dict[str, str], precision: str, network:
         entry.key, entry.value = METADATA_PREFIX + key, value
     graph.producer_name = "slfm_ros"
     graph.doc_string = (
-        f"slfm_ros {network} network; inputs and outputs documented in slfm_ros.core.export"
+        f"slfm_ros {network} network; inputs and outputs documented in "
+        "slfm_ros.core.backends.onnx_export"
     )
     onnx.checker.check_model(graph)
     onnx.save(graph, str(path))
@@ -596,14 +598,6 @@ def export_model(
 
 
 # --------------------------------------------------------------------------- lookup for backends
-def default_cache_dir() -> Path:
-    """``$SLFM_CACHE_DIR``, else ``$XDG_CACHE_HOME/slfm_ros``, else ``~/.cache/slfm_ros``."""
-    if os.environ.get("SLFM_CACHE_DIR"):
-        return Path(os.environ["SLFM_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "slfm_ros"
-
-
 def cached_export_dir(source: ModelSource, precision: str, opset: int, cache_dir: Path) -> Path:
     """Where the automatic export of ``source`` lives in the cache."""
     return cache_dir / "onnx" / f"{source.card_sha256[:16]}-opset{opset}-{precision}"

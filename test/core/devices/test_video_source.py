@@ -9,8 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from slfm_ros.core.errors import ConfigError, InputFormatError
-from slfm_ros.core.video_source import (
+from slfm_ros.core.devices.video_source import (
     CameraCalibration,
     EndOfVideo,
     SourceKind,
@@ -19,6 +18,7 @@ from slfm_ros.core.video_source import (
     parse_source,
     source_kind,
 )
+from slfm_ros.core.errors import ConfigError, InputFormatError
 
 WIDTH, HEIGHT = 160, 120
 

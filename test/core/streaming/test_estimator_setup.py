@@ -1,0 +1,58 @@
+"""Which model a models folder stands for when no model_dir is given."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from slfm_ros.core.errors import ModelError
+from slfm_ros.core.streaming.estimator_setup import (
+    CARD_FILE,
+    default_model_dir,
+    model_in_folder,
+)
+
+SHIPPED = Path(__file__).resolve().parents[3] / "models" / "default"
+
+
+def add_model(models: Path, name: str) -> Path:
+    folder = models / name
+    folder.mkdir(parents=True)
+    shutil.copy(SHIPPED / CARD_FILE, folder / CARD_FILE)
+    return folder
+
+
+def test_several_models_resolve_to_default(tmp_path: Path) -> None:
+    add_model(tmp_path, "adapted")
+    default = add_model(tmp_path, "default")
+    add_model(tmp_path, "pair30")
+    assert model_in_folder(tmp_path) == default
+
+
+def test_several_models_without_default_are_ambiguous(tmp_path: Path) -> None:
+    add_model(tmp_path, "adapted")
+    add_model(tmp_path, "pair30")
+    with pytest.raises(ModelError, match=r"several models \(adapted, pair30\).*model_dir"):
+        model_in_folder(tmp_path)
+
+
+def test_one_model_of_any_name_is_that_model(tmp_path: Path) -> None:
+    only = add_model(tmp_path, "pair30")
+    (tmp_path / "notes").mkdir()  # a folder without a card is not a model
+    assert model_in_folder(tmp_path) == only
+
+
+def test_a_model_folder_stands_for_itself(tmp_path: Path) -> None:
+    model = add_model(tmp_path, "pair30")
+    add_model(model, "default")  # nested folders do not matter once the folder has a card
+    assert model_in_folder(model) == model
+
+
+def test_a_folder_without_models_gives_none(tmp_path: Path) -> None:
+    assert model_in_folder(tmp_path) is None
+
+
+def test_the_checkout_ships_models_default() -> None:
+    assert default_model_dir() == SHIPPED
