@@ -11,6 +11,10 @@ interaural delay) and two 640 x 480 RGB camera frames. Per backend (all times wa
     visual_preprocess_p50_ms             resize + normalise both frames
     audio_total_p50_ms / _p99_ms         preprocessing + network, timed as one call
     visual_total_p50_ms / _p99_ms        the same for the image pair
+    audio_known_receiver_p50_ms / _p99_ms
+                                         the node's whole audio estimate of one window with a
+                                         known receiver (the default spherical head): front
+                                         end, network, decoding and the model's refinement
     audio_batch_p50_ms, audio_batch_per_s    a batch of ``batch`` windows; windows per second
     visual_batch_p50_ms, visual_batch_per_s  a batch of ``batch`` pairs; pairs per second
     audio_estimate_p50_ms, visual_estimate_p50_ms
@@ -87,10 +91,14 @@ def bench_backend(
 ) -> dict[str, Any]:
     """All figures of one loaded backend (see module doc)."""
     from slfm_ros.core.estimators.learned import learned_audio_estimator, learned_visual_estimator
+    from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
     from slfm_ros.core.models.visual_pose import preprocess_images_numpy
 
     config = backend.source.config
     audio_est = learned_audio_estimator(config, backend.run_audio, silence_dbfs=-120.0)
+    known_receiver = learned_audio_estimator(
+        config, backend.run_audio, SphericalHeadGeometry(), silence_dbfs=-120.0
+    )
     visual_est = learned_visual_estimator(config, backend.run_visual)
     n, few, warm = cfg.iterations, max(5, cfg.iterations // 4), cfg.warmup
 
@@ -122,6 +130,8 @@ def bench_backend(
     out["visual_preprocess_p50_ms"] = round(percentile_ms(pre_visual, 50), 3)
     out.update(_stats("audio_total", time_calls(audio_total, n, 1)))
     out.update(_stats("visual_total", time_calls(visual_total, n, 1)))
+    estimate = time_calls(lambda: known_receiver.estimate(inputs.audio, INPUT_RATE), n, 1)
+    out.update(_stats("audio_known_receiver", estimate))
     audio_batch = time_calls(lambda: backend.run_audio(batch_features), few, 1)
     visual_batch = time_calls(lambda: backend.run_visual(batch_0, batch_1), few, 1)
     out["audio_batch_p50_ms"] = round(percentile_ms(audio_batch, 50), 3)

@@ -106,6 +106,11 @@ def _print_network(results: list[dict[str, Any]], common: dict[str, Any]) -> Non
         ("audio batch p50 ms / windows/s", "audio_batch_p50_ms", "audio_batch_per_s"),
         ("visual batch p50 ms / pairs/s", "visual_batch_p50_ms", "visual_batch_per_s"),
         ("audio estimate (symmetric) p50 ms", "audio_estimate_p50_ms", None),
+        (
+            "audio estimate, known receiver p50/p99 ms",
+            "audio_known_receiver_p50_ms",
+            "audio_known_receiver_p99_ms",
+        ),
         ("visual estimate (symmetric) p50 ms", "visual_estimate_p50_ms", None),
     ]
     for result in results:

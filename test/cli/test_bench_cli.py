@@ -24,6 +24,7 @@ REQUIRED = (
     "visual_p99_ms",
     "audio_total_p50_ms",
     "visual_total_p50_ms",
+    "audio_known_receiver_p50_ms",
     "audio_preprocess_p50_ms",
     "visual_preprocess_p50_ms",
     "audio_batch_per_s",

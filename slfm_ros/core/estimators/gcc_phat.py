@@ -36,7 +36,7 @@ COMBINE_MODES = ("mean", "vote")
 TAPERS = ("hann", "none")
 _PHAT_FLOOR = 1e-3
 _REFINE_STEPS = np.linspace(-1.0, 1.0, 41)
-_LOBE_STEP_SAMPLES = 0.05  # lag grid of peak_within, samples
+_LOBE_UPSAMPLE = 8  # peak_within's lag grid: 1/8 sample
 
 
 class GccPhatAzimuth(AudioEstimator):
@@ -147,19 +147,27 @@ class GccPhatAzimuth(AudioEstimator):
         if spectra.shape[0] == 0:
             return None
         ends = self.geometry.itd(np.array([low, high])) * sample_rate
-        count = max(8, int(abs(ends[1] - ends[0]) / _LOBE_STEP_SAMPLES) + 1)
-        lags = np.linspace(ends[0], ends[1], count)
-        mean = spectra.mean(axis=0, keepdims=True)
-        values = self._correlation_at(mean, lags)
-        best = int(np.argmax(values))
-        at_side = (best == 0 and low <= -math.pi / 2) or (best == count - 1 and high >= math.pi / 2)
-        if not (0 < best < count - 1 or at_side):
+        # The mean correlation on a 1/8-sample grid from one zero-padded inverse FFT (a
+        # band-limited interpolation), then a parabola through the best three grid points.
+        curve = np.fft.irfft(spectra.mean(axis=0), n=self.n_fft * _LOBE_UPSAMPLE)
+        span = int(np.ceil(self.max_lag_s * sample_rate * _LOBE_UPSAMPLE))
+        grid = np.concatenate([curve[-span:], curve[: span + 1]])  # lags -span..span
+        first = int(np.ceil(ends[0] * _LOBE_UPSAMPLE)) + span
+        last = int(np.floor(ends[1] * _LOBE_UPSAMPLE)) + span
+        first, last = max(first, 1), min(last, grid.size - 2)
+        if last - first < 2:
             return None
-        span = self.max_lag_s * sample_rate
-        everywhere = self._correlation_at(mean, np.linspace(-span, span, 2 * int(span / 0.25) + 1))
-        if values[best] < min_relative_height * float(everywhere.max()):
+        best = first + int(np.argmax(grid[first : last + 1]))
+        at_side = (best == first and low <= -math.pi / 2) or (best == last and high >= math.pi / 2)
+        if not (first < best < last or at_side):
             return None
-        return self.geometry.azimuth_from_itd(float(lags[best]) / sample_rate)
+        if grid[best] < min_relative_height * float(grid.max()):
+            return None
+        y0, y1, y2 = grid[best - 1], grid[best], grid[best + 1]
+        curvature = y0 - 2.0 * y1 + y2
+        offset = float(np.clip(0.5 * (y0 - y2) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0
+        lag = (best - span + offset) / _LOBE_UPSAMPLE
+        return self.geometry.azimuth_from_itd(lag / sample_rate)
 
     def _itd(self, spectra: npt.NDArray[np.complex128], sample_rate: int) -> tuple[float, float]:
         """(ITD in seconds, confidence 0..1) from (windows, bins) PHAT spectra, windows >= 1."""
