@@ -141,6 +141,18 @@ def _cache(cfg: AudioRunConfig, out: Path, seed: int, scenes: int, name: str) ->
     return load_cue_cache(path, settings)
 
 
+def open_run_folder(out: Path, resume: bool) -> Path:
+    """Create the run folder ``out`` and return its checkpoint path; ConfigError when it holds a
+    run already and ``resume`` is not set (a finished or interrupted run is never overwritten)."""
+    checkpoint = out / CHECKPOINT_FILE
+    if checkpoint.exists() and not resume:
+        raise ConfigError(
+            f"{out} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return checkpoint
+
+
 def run_audio_training(
     cfg: AudioRunConfig,
     out: str | Path,
@@ -150,12 +162,7 @@ def run_audio_training(
 ) -> dict[str, Any]:
     """Train into ``out``; returns the metrics. Refuses to reuse a run folder without resume."""
     out = Path(out)
-    checkpoint = out / CHECKPOINT_FILE
-    if checkpoint.exists() and not resume:
-        raise ConfigError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = open_run_folder(out, resume)
     start = time.monotonic()
     train = _cache(cfg, out, cfg.train_seed, cfg.train_scenes, "train")
     val = _cache(cfg, out, cfg.val_seed, cfg.val_scenes, "val") if cfg.val_scenes > 0 else None

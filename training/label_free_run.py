@@ -22,7 +22,7 @@ from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ViewTurns
 from slfm_training.audio_net_io import load_audio_net, save_audio_net
-from slfm_training.audio_run import CHECKPOINT_FILE, read_recipe
+from slfm_training.audio_run import read_recipe
 from slfm_training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
 from slfm_training.multiview_cache import cached_multiview
 
@@ -80,15 +80,10 @@ def run_label_free(
     command: str = "",
 ) -> dict[str, Any]:
     """Train into ``out``; returns the metrics. Refuses to reuse a run folder without resume."""
-    from slfm_training.audio_run import _plot
+    from slfm_training.audio_run import _plot, open_run_folder
 
     out = Path(out)
-    checkpoint = out / CHECKPOINT_FILE
-    if checkpoint.exists() and not resume:
-        raise ConfigError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out"
-        )
-    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = open_run_folder(out, resume)
     folder = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
     start = time.monotonic()
 
