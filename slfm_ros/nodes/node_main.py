@@ -25,7 +25,8 @@ _UNCONVERTIBLE = "Unable to convert call argument"
 
 
 def spin_forever(node: Node) -> int:
-    """Spin until shutdown; status 0. A message rclpy cannot convert is dropped with a warning."""
+    """Spin until shutdown; status 0. A message rclpy cannot convert is dropped with a warning,
+    and an rclpy error raised because the context was shut down mid-spin ends the loop."""
     executor = rclpy.get_global_executor()
     executor.add_node(node)
     dropped = 0
@@ -34,6 +35,10 @@ def spin_forever(node: Node) -> int:
             try:
                 executor.spin_once(timeout_sec=0.5)
             except RuntimeError as err:
+                if not executor.context.ok():
+                    # A shutdown (Ctrl-C, SIGTERM) landed while the executor was setting up
+                    # its wait: rclpy then fails on the invalid context; that is the end asked for.
+                    break
                 if _UNCONVERTIBLE not in str(err):
                     raise
                 dropped += 1
