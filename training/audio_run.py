@@ -100,15 +100,23 @@ def read_recipe(
     return data, cues, examples, train_data
 
 
+def read_decode(path: str | Path, data: dict[str, Any]) -> float:
+    """The recipe's ``decode.lobe_refine_itd`` (0 when the section is absent)."""
+    decode = dict(data.get("decode") or {})
+    unknown = sorted(set(decode) - {"lobe_refine_itd"})
+    if unknown:
+        raise ConfigError(f"{path}: decode: unknown key(s) {unknown}")
+    value = float(decode.get("lobe_refine_itd", 0.0))
+    if not 0.0 <= value <= 2.0:
+        raise ConfigError(f"{path}: decode.lobe_refine_itd must be in [0, 2], got {value}")
+    return value
+
+
 def load_audio_run_config(
     path: str | Path, overrides: dict[str, Any] | None = None
 ) -> AudioRunConfig:
     known = {"cache_dir", "workers", "cues", "examples", "data", "train", "decode"}
     data, cues, examples, train_data = read_recipe(path, overrides, known)
-    decode = dict(data.get("decode") or {})
-    unknown_decode = sorted(set(decode) - {"lobe_refine_itd"})
-    if unknown_decode:
-        raise ConfigError(f"{path}: decode: unknown key(s) {unknown_decode}")
     train = CueTrainConfig.from_dict(train_data)
     d = dict(data.get("data") or {})
     bad = sorted(set(d) - {"train_seed", "train_scenes", "val_seed", "val_scenes"})
@@ -125,7 +133,7 @@ def load_audio_run_config(
         cache_dir=str(data.get("cache_dir", "")),
         workers=int(data.get("workers", 1)),
         source=data,
-        lobe_refine_itd=float(decode.get("lobe_refine_itd", 0.0)),
+        lobe_refine_itd=read_decode(path, data),
     )
 
 

@@ -22,7 +22,7 @@ from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ViewTurns
 from slfm_training.audio_net_io import load_audio_net, save_audio_net
-from slfm_training.audio_run import read_recipe
+from slfm_training.audio_run import read_decode, read_recipe
 from slfm_training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
 from slfm_training.multiview_cache import cached_multiview
 
@@ -45,12 +45,13 @@ class LabelFreeRunConfig:
     cache_dir: str
     workers: int
     source: dict[str, Any]
+    lobe_refine_itd: float = 0.0
 
 
 def load_label_free_config(
     path: str | Path, overrides: dict[str, Any] | None = None
 ) -> LabelFreeRunConfig:
-    known = {"cache_dir", "workers", "cues", "examples", "views", "data", "init", "train"}
+    known = {"cache_dir", "workers", "cues", "examples", "views", "data", "init", "train", "decode"}
     data, cues, examples, train_data = read_recipe(path, overrides, known)
     d = dict(data.get("data") or {})
     bad = sorted(set(d) - {"train_seed", "train_samples", "val_seed", "val_samples"})
@@ -69,6 +70,7 @@ def load_label_free_config(
         cache_dir=str(data.get("cache_dir", "")),
         workers=int(data.get("workers", 1)),
         source=data,
+        lobe_refine_itd=read_decode(path, data),
     )
 
 
@@ -123,6 +125,7 @@ def run_label_free(
             "views": cfg.source.get("views"),
             "data": cfg.source.get("data"),
             "train": cfg.source.get("train"),
+            "decode": {"lobe_refine_itd": cfg.lobe_refine_itd},
             "command": command,
             "metrics": state.history[-1] if state.history else {},
         }

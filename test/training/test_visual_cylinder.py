@@ -8,15 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.models.cylinder_pose import CURVE_NAMES, CylinderPoseNet
 from slfm_training.stages.visual_cylinder import (
+    WorldPairs,
     cached_pairs,
     data_key,
     head_loss,
     load_config,
     load_cylinder_pose,
+    measured_training_pairs,
     run,
     train_head,
 )
@@ -32,9 +35,9 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cylinder_cache")
 
 
-def tiny(cache: Path, out: Path, *overrides: str):
+def tiny(cache: Path, out: Path, *overrides: str, config: Path = CONFIG):
     return load_config(
-        CONFIG,
+        config,
         [
             f"cache_dir={cache}",
             f"out_dir={out}",
@@ -62,13 +65,13 @@ def test_the_shipped_config_loads_and_rejects_unknown_keys() -> None:
 
 def test_pairs_are_cached_and_reused(cache: Path, tmp_path: Path) -> None:
     cfg = tiny(cache, tmp_path)
-    curves, turns = cached_pairs(cfg, "train", 3, log=lambda *_: None)
+    curves, turns, _ = cached_pairs(cfg, "train", 3, log=lambda *_: None)
     assert curves.shape == (18, len(CURVE_NAMES), 361) and turns.shape == (18,)
     assert np.all(np.abs(turns) < math.radians(90.0))
     folder = cache / data_key(cfg)
     assert len(list(folder.glob("train-*.npz"))) == 2  # chunks of 2 worlds
     messages: list[str] = []
-    again, _ = cached_pairs(cfg, "train", 3, log=messages.append)
+    again = cached_pairs(cfg, "train", 3, log=messages.append).curves
     assert not messages  # nothing rendered the second time
     np.testing.assert_array_equal(again, curves)
     # Head settings do not change the cache; data settings do.
@@ -101,3 +104,40 @@ def test_a_tiny_run_lowers_its_loss_and_saves_a_loadable_model(cache: Path, tmp_
         theta = loaded(images[:1], images[1:])
         assert torch.isfinite(theta).all()
         torch.testing.assert_close(loaded(images[1:], images[:1]), -theta, atol=1e-5, rtol=0)
+
+
+def test_the_egomotion_recipe_learns_from_measured_turns_only(cache: Path, tmp_path: Path) -> None:
+    egomotion = CONFIG.with_name("visual_egomotion.yaml")
+    base = tiny(cache, tmp_path / "out", "optim.epochs=3")
+    cfg = tiny(cache, tmp_path / "out", "optim.epochs=3", config=egomotion)
+    assert cfg.data.chained and cfg.data.sweep_frames >= 2
+    # The labelled recipe's cached curves stay valid: its key ignores the sweep settings.
+    assert data_key(tiny(cache, tmp_path, "data.sweep_frames=5")) == data_key(base)
+    assert data_key(cfg) != data_key(base)
+    pairs = cached_pairs(cfg, "train", 3, log=lambda *_: None)
+    labelled = cached_pairs(base, "train", 3, log=lambda *_: None)
+    # The same pairs as the labelled recipe: only the targets differ.
+    np.testing.assert_array_equal(pairs.turns, labelled.turns)
+    np.testing.assert_array_equal(pairs.curves, labelled.curves)
+    assert np.isnan(labelled.measured).all()
+    measured = np.isfinite(pairs.measured)
+    assert measured.mean() >= 0.5
+    error = np.degrees(np.abs(pairs.measured[measured] - pairs.turns[measured]))
+    assert np.median(error) < 1.0
+    (train_curves, targets), stats = measured_training_pairs(pairs)
+    np.testing.assert_array_equal(targets, pairs.measured[measured])
+    assert len(train_curves) == measured.sum() and stats["measured_share"] == measured.mean()
+    metrics = run(cfg, log=lambda *_: None)
+    assert metrics["chained_turns"]["mae_deg"] == pytest.approx(float(error.mean()), rel=1e-5)
+    saved = yaml.safe_load((tmp_path / "out" / "cylinder_pose.yaml").read_text())
+    assert saved["training"]["labels"].startswith("none")
+
+
+def test_a_cache_where_no_sweep_was_measured_is_refused() -> None:
+    empty = WorldPairs(
+        np.zeros((2, len(CURVE_NAMES), 361), np.float16),
+        np.zeros(2, np.float32),
+        np.full(2, np.nan, np.float32),
+    )
+    with pytest.raises(ConfigError, match="no sweep was measured"):
+        measured_training_pairs(empty)

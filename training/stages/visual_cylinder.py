@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,8 @@ import yaml
 
 from slfm_ros.core.config_io import from_mapping, load_yaml_mapping, to_mapping
 from slfm_ros.core.errors import ConfigError
+from slfm_ros.core.estimators.chained_yaw import chained_turn
+from slfm_ros.core.estimators.cylinder_yaw import CylinderNccYaw
 from slfm_ros.core.models.cylinder_pose import CylinderPoseConfig, CylinderPoseNet
 
 WEIGHTS_FILE = "cylinder_pose.pt"
@@ -73,6 +75,10 @@ class PairDataConfig:
     pitch_jitter_deg: float = 0.5
     roll_jitter_deg: float = 0.5
     max_translation_m: float = 0.0
+    turn_source: str = "simulator"
+    sweep_frames: int = 3
+    chain_min_ncc: float = 0.3
+    chain_check_deg: float = 2.0
     effects: dict[str, Any] = field(
         default_factory=lambda: {
             "jitter_brightness": 0.2,
@@ -100,6 +106,25 @@ class PairDataConfig:
                 raise ConfigError(f"data.{name}: expected >= 1, got {getattr(self, name)}")
         if self.val_worlds < 0:
             raise ConfigError(f"data.val_worlds: expected >= 0, got {self.val_worlds}")
+        if self.turn_source not in TURN_SOURCES:
+            raise ConfigError(
+                f"data.turn_source: expected one of {list(TURN_SOURCES)}, got {self.turn_source!r}"
+            )
+        if self.sweep_frames < 0:
+            raise ConfigError(f"data.sweep_frames: expected >= 0, got {self.sweep_frames}")
+        if self.chain_check_deg <= 0:
+            raise ConfigError(f"data.chain_check_deg: expected > 0, got {self.chain_check_deg}")
+
+    @property
+    def chained(self) -> bool:
+        return self.turn_source == "chained_ncc"
+
+
+# What the head learns toward: the simulator's turn (a label), or the turn measured without
+# labels by chaining dense cylinder correlation along a sweep of frames between the two views.
+TURN_SOURCES = ("simulator", "chained_ncc")
+# Data keys that only matter when the turns are measured along a sweep.
+_CHAIN_KEYS = ("turn_source", "sweep_frames", "chain_min_ncc", "chain_check_deg")
 
 
 @dataclass(frozen=True)
@@ -149,6 +174,8 @@ def data_key(cfg: VisualCylinderConfig) -> str:
     more worlds reuse the cached ones)."""
     front = {k: v for k, v in cfg.model.to_dict().items() if k not in _HEAD_KEYS}
     data = {k: v for k, v in to_mapping(cfg.data).items() if k not in _COUNT_KEYS}
+    if not cfg.data.chained:  # caches rendered before sweeps existed stay valid
+        data = {k: v for k, v in data.items() if k not in _CHAIN_KEYS}
     text = json.dumps({"data": data, "front": front}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -182,11 +209,20 @@ def _jitter(rng: np.random.Generator, limit_deg: float) -> float:
 JITTER_STEP_DEG = 0.5
 
 
+class WorldPairs(NamedTuple):
+    """The cached curves of pairs and their turns (radians)."""
+
+    curves: npt.NDArray[np.float16]  # (P, C, S)
+    turns: npt.NDArray[np.float32]  # (P,) the simulator's turns (monitoring in chained runs)
+    measured: npt.NDArray[np.float32]  # (P,) chained measurements (NaN: declined / not chained)
+
+
 def render_world_pairs(
     cfg: VisualCylinderConfig, net: CylinderPoseNet, split: str, world: int
-) -> tuple[npt.NDArray[np.float16], npt.NDArray[np.float32]]:
-    """Curves (P, C, S) float16 and turns (P,) radians of one world's pairs."""
-    from slfm_ros.core.geometry.panorama import crop_perspective, match_resolution
+) -> WorldPairs:
+    """Curves, turns and (when ``data.turn_source`` is chained_ncc) measured turns of one
+    world's pairs."""
+    from slfm_ros.core.geometry.panorama import match_resolution
     from slfm_ros.core.models.visual_pose import preprocess_images_numpy
     from slfm_ros.core.sim.camera_effects import CameraEffects
 
@@ -194,43 +230,99 @@ def render_world_pairs(
     source = _panoramas(data)
     panorama = source.panorama(world, split)
     rng = np.random.default_rng([data.seed, ("train", "val", "test").index(split), world, 7])
+    # The sweep frames draw from their own stream, so a chained cache holds the same pairs as
+    # a labelled one and the two recipes differ only in what the head learns toward.
+    sweep_rng = np.random.default_rng([data.seed, ("train", "val", "test").index(split), world, 9])
     hfov_deg, pitch_deg = _world_camera(data, rng)
     hfov, pitch = math.radians(hfov_deg), math.radians(pitch_deg)
     panorama = match_resolution(panorama, hfov, data.render_width)
     effects = CameraEffects(**data.effects) if data.effects else None
+    view = _ViewRenderer(data, panorama, hfov, pitch, effects)
+    meter = _chain_meter(data, hfov, pitch) if data.chained else None
     images = []
     turns = np.empty(data.pairs_per_world, dtype=np.float32)
+    measured = np.full(data.pairs_per_world, np.nan, dtype=np.float32)
     lo, hi = math.radians(data.min_turn_deg), math.radians(data.max_turn_deg)
     for p in range(data.pairs_per_world):
         yaw_0 = float(rng.uniform(-math.pi, math.pi))
         theta = float(rng.uniform(lo, hi) * rng.choice([-1.0, 1.0]))
         turns[p] = theta
-        for yaw in (yaw_0, yaw_0 + theta):
-            jitter_pitch = _jitter(rng, data.pitch_jitter_deg)
-            roll = _jitter(rng, data.roll_jitter_deg)
-            offset = None
-            if data.max_translation_m > 0:
-                r = data.max_translation_m * math.sqrt(rng.uniform())
-                a = rng.uniform(-math.pi, math.pi)
-                offset = np.array([r * math.cos(a), r * math.sin(a), 0.0])
-            img = crop_perspective(
-                panorama,
-                yaw,
-                pitch + jitter_pitch,
-                hfov,
-                data.render_width,
-                data.render_height,
-                roll=roll,
-                translation_m=offset,
-            )
-            if effects is not None:
-                img = effects.apply(img, rng)
-            images.append(img)
+        pair = [view(yaw, rng) for yaw in (yaw_0, yaw_0 + theta)]
+        images.extend(pair)
+        if meter is not None:
+            sweep = [view(yaw, sweep_rng) for yaw in _sweep_yaws(yaw_0, theta, data, sweep_rng)]
+            frames = [pair[0], *sweep, pair[1]]
+            chain = chained_turn(meter, frames, math.radians(data.chain_check_deg))
+            if chain.valid:
+                measured[p] = chain.angle
     net.set_camera(hfov_deg, pitch_deg, cfg.model.image_height, cfg.model.image_width)
     batch = torch.from_numpy(preprocess_images_numpy(images, net.cfg))
     with torch.no_grad():
         curves = net.curves(batch[0::2], batch[1::2])
-    return curves.numpy().astype(np.float16), turns
+    return WorldPairs(curves.numpy().astype(np.float16), turns, measured)
+
+
+class _ViewRenderer:
+    """One perspective view of a world's panorama at a yaw, with the per-view jitter,
+    parallax and camera effects of the data settings."""
+
+    def __init__(
+        self,
+        data: PairDataConfig,
+        panorama: npt.NDArray[np.uint8],
+        hfov: float,
+        pitch: float,
+        effects: Any,
+    ) -> None:
+        self.data, self.panorama, self.hfov, self.pitch, self.effects = (
+            data,
+            panorama,
+            hfov,
+            pitch,
+            effects,
+        )
+
+    def __call__(self, yaw: float, rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+        from slfm_ros.core.geometry.panorama import crop_perspective
+
+        data = self.data
+        jitter_pitch = _jitter(rng, data.pitch_jitter_deg)
+        roll = _jitter(rng, data.roll_jitter_deg)
+        offset = None
+        if data.max_translation_m > 0:
+            r = data.max_translation_m * math.sqrt(rng.uniform())
+            a = rng.uniform(-math.pi, math.pi)
+            offset = np.array([r * math.cos(a), r * math.sin(a), 0.0])
+        img = crop_perspective(
+            self.panorama,
+            yaw,
+            self.pitch + jitter_pitch,
+            self.hfov,
+            data.render_width,
+            data.render_height,
+            roll=roll,
+            translation_m=offset,
+        )
+        if self.effects is not None:
+            img = self.effects.apply(img, rng)
+        return np.asarray(img)
+
+
+def _sweep_yaws(
+    yaw_0: float, theta: float, data: PairDataConfig, rng: np.random.Generator
+) -> list[float]:
+    """Yaws of the frames recorded between the pair's views: evenly along the turn, each
+    moved by up to a fifth of a step (a real sweep is not evenly sampled)."""
+    n = data.sweep_frames
+    return [yaw_0 + theta * (k + float(rng.uniform(-0.2, 0.2))) / (n + 1) for k in range(1, n + 1)]
+
+
+def _chain_meter(data: PairDataConfig, hfov: float, pitch: float) -> CylinderNccYaw:
+    """The classical dense estimator that measures each step of a sweep (the camera's
+    intrinsics and pitch are known; its turns are not)."""
+    return CylinderNccYaw(
+        hfov=hfov, pitch=pitch, max_turn_deg=data.max_turn_deg, min_ncc=data.chain_min_ncc
+    )
 
 
 _SOURCES: dict[tuple[int, float, float], Any] = {}
@@ -252,7 +344,7 @@ def _panoramas(data: PairDataConfig) -> Any:
 
 def cached_pairs(
     cfg: VisualCylinderConfig, split: str, worlds: int, log: Any = print
-) -> tuple[npt.NDArray[np.float16], npt.NDArray[np.float32]]:
+) -> WorldPairs:
     """Curves and turns of ``worlds`` worlds of ``split``, rendered once and cached."""
     folder = Path(cfg.cache_dir) / data_key(cfg)
     folder.mkdir(parents=True, exist_ok=True)
@@ -261,7 +353,7 @@ def cached_pairs(
     )
     net = CylinderPoseNet(cfg.model).eval()
     chunk = cfg.data.chunk_worlds
-    curves, turns = [], []
+    curves, turns, measured = [], [], []
     rendered = 0
     tic = time.perf_counter()
     for start in range(0, worlds, chunk):
@@ -272,8 +364,9 @@ def cached_pairs(
             tmp = path.with_suffix(".tmp.npz")
             np.savez(
                 tmp,
-                curves=np.concatenate([p[0] for p in parts]),
-                turns=np.concatenate([p[1] for p in parts]),
+                curves=np.concatenate([p.curves for p in parts]),
+                turns=np.concatenate([p.turns for p in parts]),
+                measured=np.concatenate([p.measured for p in parts]),
             )
             tmp.rename(path)
             rendered += (stop - start) * cfg.data.pairs_per_world
@@ -282,7 +375,12 @@ def cached_pairs(
         with np.load(path) as stored:
             curves.append(stored["curves"])
             turns.append(stored["turns"])
-    return np.concatenate(curves), np.concatenate(turns)
+            # Chunks written before sweeps existed hold no measurements.
+            stored_measured = stored["measured"] if "measured" in stored else None
+        if stored_measured is None:
+            stored_measured = np.full(turns[-1].shape, np.nan, dtype=np.float32)
+        measured.append(stored_measured)
+    return WorldPairs(np.concatenate(curves), np.concatenate(turns), np.concatenate(measured))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,24 +527,65 @@ def load_cylinder_pose(folder: str | Path) -> CylinderPoseNet:
     return net.eval()
 
 
+LABELS = {
+    "simulator": "simulator yaw labels (procedural worlds, train split)",
+    "chained_ncc": (
+        "none: turns measured by chaining dense cylinder correlation along a sweep of frames "
+        "between the two views (simulator turns only monitor)"
+    ),
+}
+
+
+def measured_training_pairs(
+    pairs: WorldPairs,
+) -> tuple[tuple[npt.NDArray, npt.NDArray], dict[str, Any]]:
+    """The pairs whose sweep was measured, with the measured turns as targets, and how good
+    the measurements are against the simulator's turns (monitoring only)."""
+    ok = np.isfinite(pairs.measured)
+    if not ok.any():
+        raise ConfigError(
+            "no sweep was measured (every chain declined a step): lower data.chain_min_ncc or "
+            "add data.sweep_frames"
+        )
+    error = np.degrees(np.abs(pairs.measured[ok] - pairs.turns[ok]))
+    stats = {
+        "measured_share": float(ok.mean()),
+        "mae_deg": float(error.mean()),
+        "median_deg": float(np.median(error)),
+        "share_over_2_deg": float((error > 2.0).mean()),
+    }
+    return (pairs.curves[ok], pairs.measured[ok].astype(np.float32)), stats
+
+
 def run(cfg: VisualCylinderConfig, log: Any = print, command: str = "") -> dict[str, Any]:
     torch.set_num_threads(cfg.optim.threads)
     tic = time.perf_counter()
-    train = cached_pairs(cfg, "train", cfg.data.train_worlds, log)
+    pairs = cached_pairs(cfg, "train", cfg.data.train_worlds, log)
     val = cached_pairs(cfg, "val", cfg.data.val_worlds, log) if cfg.data.val_worlds else None
     data_seconds = time.perf_counter() - tic
+    chain: dict[str, Any] = {}
+    if cfg.data.chained:
+        train, chain = measured_training_pairs(pairs)
+        log(
+            f"  turns measured along the sweeps: {chain['measured_share']:.1%} of the pairs, "
+            f"MAE {chain['mae_deg']:.2f} deg against the simulator (monitoring only)"
+        )
+    else:
+        train = (pairs.curves, pairs.turns)
     # The reference camera's front end must not be the last world's camera.
-    net, metrics = train_head(cfg, train, val, log)
+    net, metrics = train_head(cfg, train, (val.curves, val.turns) if val else None, log)
     net.set_camera(
         cfg.model.hfov_deg, cfg.model.pitch_deg, cfg.model.image_height, cfg.model.image_width
     )
     metrics["data_seconds"] = data_seconds
+    if chain:
+        metrics["chained_turns"] = chain
     info = {
         "training": {
             "data": to_mapping(cfg.data),
             "optim": to_mapping(cfg.optim),
             "data_key": data_key(cfg),
-            "labels": "simulator yaw labels (procedural worlds, train split)",
+            "labels": LABELS[cfg.data.turn_source],
             "command": command,
         },
         "metrics": {k: v for k, v in metrics.items() if k != "history"},
