@@ -317,7 +317,10 @@ def run_adapt(
     labels = f"{start.labels}, then adapted without labels on a robot's recordings"
     if start.model is not None:
         old = start.card.get("labels")
-        visual = old.get("visual", "unknown") if isinstance(old, dict) else "unknown"
+        by_network = start.card.get("labels_by_network")
+        if isinstance(by_network, dict):
+            old = by_network
+        visual = old.get("visual", "unknown") if isinstance(old, dict) else str(old or "unknown")
         card: dict[str, Any] = {"labels": {"audio": labels, "visual": visual}}
     else:
         card = {"labels": labels, "stages": [*start.card.get("stages", []), "adapt"]}

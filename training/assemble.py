@@ -69,12 +69,15 @@ def assemble(
     visual_info["metrics"] = visual_run_info.get("metrics")
     visual_info["command"] = visual_info.get("command") or RECIPE_COMMAND
     config = CompactModelConfig(audio_cfg, visual_net.cfg, name)
+    labels = {
+        "audio": str(audio_info.pop("labels")),
+        "visual": str(visual_info.get("labels", "simulator camera turns")),
+    }
     card = {
         "family": "compact",
-        "labels": {
-            "audio": audio_info.pop("labels"),
-            "visual": visual_info.get("labels", "simulator camera turns"),
-        },
+        # A model no label trained says so in one word; the networks' entries say how.
+        "labels": "none" if all(v.startswith("none") for v in labels.values()) else labels,
+        "labels_by_network": labels,
         "stages": {"audio": audio_info, "visual": visual_info},
         # The card's standard fields, per network; each stage above has the full recipe.
         "training_data": {
