@@ -61,6 +61,13 @@ class AudioNet:
             labels = labels.get("audio", "unknown")
         return str(labels)
 
+    @property
+    def lobe_refine_itd(self) -> float:
+        """How the node refines the network's answer with a known receiver (0: it does not)."""
+        if self.model is not None:
+            return float(self.model.config.audio.lobe_refine_itd)
+        return float(dict(self.card.get("decode") or {}).get("lobe_refine_itd", 0.0))
+
 
 def audio_net_path(model: str | Path) -> Path:
     """The network file of a run: the file itself or ``model/audio_net.pt``."""

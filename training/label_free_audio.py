@@ -50,6 +50,18 @@ from slfm_training.cue_audio import (
     save_checkpoint,
 )
 
+# Which weights learn: every layer, or only the output layer (and the steering gains) over
+# hidden layers kept as initialised (the frozen-encoder ablation).
+TRAIN_LAYERS = ("all", "output")
+
+
+def trained_parameters(net: CueDirectionNet, train_layers: str) -> list[torch.nn.Parameter]:
+    """The parameters the optimiser updates (see TRAIN_LAYERS)."""
+    if train_layers == "all":
+        return list(net.parameters())
+    hidden = {id(p) for p in net.net[:-1].parameters()}
+    return [p for p in net.parameters() if id(p) not in hidden]
+
 
 @dataclass(frozen=True)
 class LabelFreeConfig:
@@ -73,6 +85,7 @@ class LabelFreeConfig:
     hide_aperture_probability: float = 0.5
     turn_noise_deg: float = 0.0
     grid_size: int = 720
+    train_layers: str = "all"
     seed: int = 0
     net: CueNetConfig = field(default_factory=CueNetConfig)
 
@@ -83,6 +96,10 @@ class LabelFreeConfig:
             raise ConfigError("train: epochs, batch_size and lr must be positive")
         if self.grid_size < 8 or self.target_sigma_deg <= 0:
             raise ConfigError("train: grid_size >= 8 and target_sigma_deg > 0 needed")
+        if self.train_layers not in TRAIN_LAYERS:
+            raise ConfigError(
+                f"train.train_layers must be one of {TRAIN_LAYERS}, got {self.train_layers!r}"
+            )
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> LabelFreeConfig:
@@ -155,7 +172,8 @@ def new_state(
         both = np.concatenate([flat, mirror_cues(flat, cue_cfg)])
         net.input_mean.copy_(torch.from_numpy(both.mean(axis=0)))
         net.input_scale.copy_(torch.from_numpy(np.maximum(both.std(axis=0), 1e-3)))
-    optimizer = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = trained_parameters(net, cfg.train_layers)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=cfg.lr,

@@ -12,8 +12,9 @@
 
 A net is a folder holding audio_net.pt or the file. SPEC is ``sofa:FILE``,
 ``spherical_head:RADIUS_M`` or ``stereo_array:SPACING_M``. Errors are front-folded (degrees).
-Networks are scored with the receiver's largest interaural delay known (as GCC-PHAT is given
-the geometry) and unknown (``--aperture unknown``, as ``slfm train adapt`` learns without it).
+Networks are scored with the receiver known (as GCC-PHAT is given the geometry: its largest
+interaural delay is an input, and the card's lobe refinement runs, as in the node) and unknown
+(``--aperture unknown``, as ``slfm train adapt`` learns without it).
 """
 
 from __future__ import annotations
@@ -36,16 +37,24 @@ from slfm_training.audio_net_io import AudioNet, load_audio_net
 
 
 def cue_estimator(
-    model: AudioNet, max_itd_s: float | None, max_windows: int = 4
+    model: AudioNet, geometry: InterauralGeometry | None, max_windows: int = 4
 ) -> CueAudioEstimator:
-    """The CueAudioEstimator of a loaded network, run by torch on the CPU."""
+    """The CueAudioEstimator of a loaded network, run by torch on the CPU. With the
+    receiver's geometry it is read as the node reads it (the lobe refinement of the card)."""
     net = model.net.eval()
 
     def run(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         with torch.inference_mode():
             return net(torch.from_numpy(np.ascontiguousarray(rows))).numpy()
 
-    return CueAudioEstimator(model.cues, net.cfg, run, max_itd_s=max_itd_s, max_windows=max_windows)
+    return CueAudioEstimator(
+        model.cues,
+        net.cfg,
+        run,
+        max_windows=max_windows,
+        geometry=geometry,
+        lobe_refine_itd=model.lobe_refine_itd if geometry is not None else 0.0,
+    )
 
 
 def receiver_of(spec: str) -> Any:
@@ -191,11 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     for net_path in args.nets:
         model = load_audio_net(net_path)
         if args.aperture in ("known", "both"):
-            estimators[f"{net_path} (max ITD known)"] = cue_estimator(
-                model, float(geometry.max_itd)
-            )
+            estimators[f"{net_path} (receiver known)"] = cue_estimator(model, geometry)
         if args.aperture in ("unknown", "both"):
-            estimators[f"{net_path} (max ITD unknown)"] = cue_estimator(model, None)
+            estimators[f"{net_path} (receiver unknown)"] = cue_estimator(model, None)
     results = score_clips(clips, estimators)
     if args.json:
         print(json.dumps(results, indent=1))

@@ -49,6 +49,11 @@ COMMANDS: tuple[Command, ...] = (
         "slfm_ros.cli.follow_demo_cmd",
         "closed loop: sim-robot, slfm_node and sound_follower turn toward a talker",
     ),
+    Command(
+        "adapt-demo",
+        "slfm_ros.cli.adapt_demo_cmd",
+        "a model learns an unknown receiver from turning bags, without labels; before/after",
+    ),
 )
 
 

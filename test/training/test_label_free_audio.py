@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ import yaml
 
 from slfm_ros.cli import train_cmd
 from slfm_ros.core.dsp.binaural_cues import CueConfig
+from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
+from slfm_ros.core.models.cue_direction import CueDirectionNet
 from slfm_ros.core.sim.audio_examples import AudioExampleConfig, ReceiverMix, ViewTurns
 from slfm_training.audio_net_io import load_audio_net
 from slfm_training.label_free_audio import (
@@ -70,6 +73,26 @@ def test_training_without_labels_localises_and_resumes_exactly(
     assert "resumed" in log.getvalue()
     for key, value in whole.net.state_dict().items():
         torch.testing.assert_close(resumed.net.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_the_frozen_encoder_ablation_trains_only_the_output_layer(
+    caches: tuple[MultiViewData, MultiViewData],
+) -> None:
+    torch.set_num_threads(1)
+    train, _ = caches
+    cfg = replace(small(4), train_layers="output")
+    torch.manual_seed(cfg.seed)
+    initial = CueDirectionNet(cfg.net).state_dict()
+    state = train_label_free(cfg, CUES, train, None, checkpoint=None, log=io.StringIO())
+    trained = state.net.state_dict()
+    hidden = [k for k in trained if k.startswith("net.0.")]
+    output = [k for k in trained if k.startswith(f"net.{len(state.net.net) - 1}.")]
+    assert hidden and output
+    for key in hidden:
+        torch.testing.assert_close(trained[key], initial[key], rtol=0, atol=0)
+    assert any(not torch.equal(trained[k], initial[k]) for k in output)
+    with pytest.raises(ConfigError, match="train_layers"):
+        replace(small(2), train_layers="some")
 
 
 def test_shrinkage_measures_a_compressed_answer() -> None:

@@ -1,0 +1,57 @@
+"""`slfm adapt-demo`: turning bags without ground truth, adapt, and the before/after table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("audio_common_msgs")
+pytest.importorskip("rosbags")
+
+from slfm_ros.cli.adapt_demo_cmd import (
+    ADAPT_SCENARIOS,
+    EVAL_SCENARIOS,
+    ROWS,
+    true_geometry,
+)
+from slfm_ros.cli.main import main
+
+
+def test_true_geometry_describes_the_receiver_to_the_node() -> None:
+    assert true_geometry("stereo_array:0.3") == {"receiver": "free_field", "mic_spacing_m": 0.3}
+    assert true_geometry("spherical_head:0.07") == {
+        "receiver": "spherical_head",
+        "head_radius_m": 0.07,
+    }
+    assert true_geometry("sofa:/some/head.sofa") is None  # no interaural model describes it
+
+
+def test_adapt_demo_records_adapts_and_scores_before_and_after(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLFM_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "demo"
+    args = ["adapt-demo", "--seconds", "6", "--out", str(out), "--json"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    scores = summary["azimuth_mae_deg"]
+    assert list(scores) == list(EVAL_SCENARIOS)
+    for scenario in EVAL_SCENARIOS:
+        assert set(scores[scenario]) == set(ROWS)
+        assert all(0.0 <= v <= 90.0 for v in scores[scenario].values())
+    assert (out / "adapt_demo.png").stat().st_size > 0
+    # The adapting bags hold sensor topics only; the adapted model's card names them.
+    for scenario in ADAPT_SCENARIOS:
+        metadata = (out / "bags" / f"adapt-{scenario}" / "metadata.yaml").read_text()
+        assert "/ground_truth" not in metadata
+    card = (out / "adapted" / "card.yaml").read_text()
+    assert "adapt-turning-speaker" in card
+    # A second run reuses the bags and the adapted model: nothing is overwritten.
+    stamp = (out / "adapted" / "card.yaml").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "adapted" / "card.yaml").stat().st_mtime_ns == stamp
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["azimuth_mae_deg"] == scores
