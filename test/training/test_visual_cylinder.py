@@ -124,13 +124,24 @@ def test_the_egomotion_recipe_learns_from_measured_turns_only(cache: Path, tmp_p
     assert measured.mean() >= 0.5
     error = np.degrees(np.abs(pairs.measured[measured] - pairs.turns[measured]))
     assert np.median(error) < 1.0
-    (train_curves, targets), stats = measured_training_pairs(pairs)
+    (train_curves, targets), stats = measured_training_pairs(pairs, 90.0)
     np.testing.assert_array_equal(targets, pairs.measured[measured])
     assert len(train_curves) == measured.sum() and stats["measured_share"] == measured.mean()
     metrics = run(cfg, log=lambda *_: None)
     assert metrics["chained_turns"]["mae_deg"] == pytest.approx(float(error.mean()), rel=1e-5)
     saved = yaml.safe_load((tmp_path / "out" / "cylinder_pose.yaml").read_text())
     assert saved["training"]["labels"].startswith("none")
+
+
+def test_measured_turns_beyond_the_head_range_are_left_out() -> None:
+    pairs = WorldPairs(
+        np.zeros((3, len(CURVE_NAMES), 361), np.float16),
+        np.radians([10.0, 89.0, 89.5]).astype(np.float32),
+        np.radians([10.2, 91.0, np.nan]).astype(np.float32),
+    )
+    (curves, targets), stats = measured_training_pairs(pairs, 90.0)
+    assert len(curves) == 1 and np.degrees(targets[0]) == pytest.approx(10.2, abs=1e-4)
+    assert stats["outside_range"] == 1 and stats["measured_share"] == pytest.approx(1 / 3)
 
 
 def test_a_cache_where_no_sweep_was_measured_is_refused() -> None:
@@ -140,4 +151,4 @@ def test_a_cache_where_no_sweep_was_measured_is_refused() -> None:
         np.full(2, np.nan, np.float32),
     )
     with pytest.raises(ConfigError, match="no sweep was measured"):
-        measured_training_pairs(empty)
+        measured_training_pairs(empty, 90.0)

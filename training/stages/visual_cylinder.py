@@ -537,11 +537,14 @@ LABELS = {
 
 
 def measured_training_pairs(
-    pairs: WorldPairs,
+    pairs: WorldPairs, max_turn_deg: float
 ) -> tuple[tuple[npt.NDArray, npt.NDArray], dict[str, Any]]:
-    """The pairs whose sweep was measured, with the measured turns as targets, and how good
-    the measurements are against the simulator's turns (monitoring only)."""
-    ok = np.isfinite(pairs.measured)
+    """The pairs whose sweep was measured within the head's range (+-max_turn_deg), with the
+    measured turns as targets, and how good the measurements are against the simulator's
+    turns (monitoring only). A turn outside the range has no bin to learn toward."""
+    finite = np.isfinite(pairs.measured)
+    within = np.abs(np.nan_to_num(pairs.measured)) <= math.radians(max_turn_deg)
+    ok = finite & within
     if not ok.any():
         raise ConfigError(
             "no sweep was measured (every chain declined a step): lower data.chain_min_ncc or "
@@ -553,6 +556,7 @@ def measured_training_pairs(
         "mae_deg": float(error.mean()),
         "median_deg": float(np.median(error)),
         "share_over_2_deg": float((error > 2.0).mean()),
+        "outside_range": int((finite & ~within).sum()),
     }
     return (pairs.curves[ok], pairs.measured[ok].astype(np.float32)), stats
 
@@ -565,7 +569,7 @@ def run(cfg: VisualCylinderConfig, log: Any = print, command: str = "") -> dict[
     data_seconds = time.perf_counter() - tic
     chain: dict[str, Any] = {}
     if cfg.data.chained:
-        train, chain = measured_training_pairs(pairs)
+        train, chain = measured_training_pairs(pairs, cfg.model.max_turn_deg)
         log(
             f"  turns measured along the sweeps: {chain['measured_share']:.1%} of the pairs, "
             f"MAE {chain['mae_deg']:.2f} deg against the simulator (monitoring only)"
