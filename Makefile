@@ -5,6 +5,8 @@
 #   make demo    the main job on shipped defaults, no hardware needed
 #   make follow-demo  closed loop: a simulated robot turns to a talker (FOLLOW_AZIMUTH=150,
 #                FOLLOW_RECEIVER=stereo_array|spherical_head); plot in out/follow-demo/
+#   make adapt-demo  a model learns an unknown receiver from turning bags without labels
+#                (ADAPT_RECEIVER=stereo_array:0.30); before/after table, plot in out/adapt-demo/
 #   make test    all tests (TESTS=test/nodes to narrow, PYTEST_ARGS="-k mic", PYTEST_TIMEOUT s)
 #   make lint    ruff (lint + format check) and mypy on slfm_ros/core
 #   make bench   network latency per backend, then the real-time pipeline (BENCH_SECONDS=600)
@@ -25,6 +27,8 @@ BENCH_SECONDS ?= 60
 # Where the talker of `make follow-demo` stands (degrees, left positive) and what hears it.
 FOLLOW_AZIMUTH ?= 150
 FOLLOW_RECEIVER ?= stereo_array
+# The microphones `make adapt-demo` records through (sofa:FILE, spherical_head:R, stereo_array:D).
+ADAPT_RECEIVER ?= stereo_array:0.30
 # The sandboxes of several users share the machine: keep numeric libraries to one thread
 # unless the caller says otherwise.
 export OMP_NUM_THREADS ?= 1
@@ -32,7 +36,7 @@ export OMP_NUM_THREADS ?= 1
 # .venv's interpreter from setting its own library path.
 unexport _ROS_WHEELS_BOOTSTRAP_COMPLETE
 
-.PHONY: help setup test lint format demo follow-demo bench clean distclean
+.PHONY: help setup test lint format demo follow-demo adapt-demo bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -57,6 +61,9 @@ demo: setup
 
 follow-demo: setup
 	$(BIN)/slfm follow-demo --source-azimuth $(FOLLOW_AZIMUTH) --receiver $(FOLLOW_RECEIVER)
+
+adapt-demo: setup
+	$(BIN)/slfm adapt-demo --receiver $(ADAPT_RECEIVER)
 
 bench: setup
 	$(BIN)/slfm bench --backend all

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ADAPT_SCENARIOS = (
@@ -83,13 +85,27 @@ def _bag(scenario: str, path: Path, seconds: float, seed: int, receiver: str, tr
     return path
 
 
-def _adapt(bags: list[Path], model: str, out: Path) -> str:
-    from slfm_training.adapt import load_adapt_config, run_adapt
+def _adapt(bags: list[Path], model: str, out: Path, say: Callable[[str], None]) -> str:
+    from slfm_ros.core.errors import InputFormatError
+    from slfm_training.adapt import load_adapt_config, read_recording, run_adapt
+    from slfm_training.audio_net_io import load_audio_net
 
     if (out / "card.yaml").is_file() or (out / "audio_net.pt").is_file():
         return f"reusing the adapted model in {out}"
-    command = f"slfm train adapt --bags {' '.join(map(str, bags))} --model {model} --out {out}"
     cfg = load_adapt_config(None)
+    cues = load_audio_net(model).cues
+    usable = []
+    for bag in bags:
+        try:
+            read_recording(bag, cues, cfg)
+        except InputFormatError as exc:  # adapt would refuse the whole set for this bag
+            say(f"left out of adapting: {exc}")
+        else:
+            usable.append(bag)
+    if not usable:
+        raise InputFormatError("no recording can be adapted on (see the reasons above)")
+    bags = usable
+    command = f"slfm train adapt --bags {' '.join(map(str, bags))} --model {model} --out {out}"
     metrics = run_adapt([str(b) for b in bags], model, out, cfg, "audio", command)
     return (
         f"adapted on {metrics['samples']} samples: label-free loss "
@@ -108,7 +124,10 @@ def _score(bag: Path, overrides: dict[str, object], out: Path) -> float | None:
 def run(args: argparse.Namespace) -> int:
     from slfm_ros.core.streaming.estimator_setup import default_model_dir
 
-    say = (lambda *_: None) if args.json else print
+    # With --json, stdout holds only the summary; progress goes to stderr.
+    def say(text: str) -> None:
+        print(text, file=sys.stderr if args.json else sys.stdout)
+
     started = time.monotonic()
     out = Path(args.out)
     (out / "bags").mkdir(parents=True, exist_ok=True)
@@ -118,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         _bag(s, out / "bags" / f"adapt-{s}", args.seconds, ADAPT_SEED, args.receiver, False)
         for s in ADAPT_SCENARIOS
     ]
-    say(_adapt(adapt_bags, model, out / "adapted"))
+    say(_adapt(adapt_bags, model, out / "adapted", say))
     geometry = true_geometry(args.receiver)
     settings: dict[str, dict[str, object] | None] = {
         "before": {"estimator": "slfm", "model_dir": model},
