@@ -1,4 +1,6 @@
-"""Train the cylinder pose network (relative camera yaw) from simulator labels, on a CPU.
+"""Train the cylinder pose network (relative camera yaw) on a CPU, from simulator labels or,
+with ``data.turn_source: chained_ncc`` (visual_egomotion.yaml), from turns measured without
+labels along a sweep of frames between the two views (``chained_yaw``).
 
     python -m slfm_training.stages.visual_cylinder \\
         --config training/configs/cylinder_pose/visual_cylinder.yaml \\
