@@ -213,6 +213,8 @@ def test_a_model_folder_is_adapted_into_a_new_model_folder(
     before, after = load_model(model_folder), load_model(out)
     assert after.card["labels"]["visual"] == "simulator camera turns"
     assert after.card["adaptation"]["bags"][0]["rotation_source"] == "odom /odom"
+    # Adapted without the receiver's size, it is marked to run without it (the node obeys).
+    assert FAST.max_itd_ms is None and after.card["receiver_input"] is False
     for key, value in before.visual_net.state_dict().items():
         torch.testing.assert_close(after.visual_net.state_dict()[key], value, rtol=0, atol=0)
     changed = [

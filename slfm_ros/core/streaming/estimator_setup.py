@@ -175,12 +175,29 @@ def _slfm_set(config: PipelineConfig) -> EstimatorSet:
         options,
         camera=(config.hfov_deg, config.camera_pitch_deg),
     )
-    geometry = receiver_geometry(config) if config.model_uses_receiver else None
+    # A network adapted without the receiver's size learned its ears without that input;
+    # giving it the node's (possibly wrong) receiver would move it off what it learned.
+    learned_with_receiver = source.card.get("receiver_input", True) is not False
+    geometry = (
+        receiver_geometry(config) if config.model_uses_receiver and learned_with_receiver else None
+    )
+    events: list[PipelineEvent] = []
+    if config.model_uses_receiver and not learned_with_receiver:
+        events.append(
+            PipelineEvent.warn(
+                "estimator",
+                "model_without_receiver",
+                f"{model_dir} was adapted without the receiver's geometry (card receiver_input: "
+                "false): receiver / mic_spacing_m / head_radius_m are not passed to its audio "
+                "network",
+            )
+        )
     audio = learned_audio_estimator(
         runners.config, runners.audio, geometry, silence_dbfs=config.silence_threshold_dbfs
     )
     visual = learned_visual_estimator(runners.config, runners.visual)
     return EstimatorSet(
+        events=events,
         audio=audio,
         visual=visual,
         audio_sample_rate=int(runners.config.audio.sample_rate),

@@ -56,3 +56,34 @@ def test_a_folder_without_models_gives_none(tmp_path: Path) -> None:
 
 def test_the_checkout_ships_models_default() -> None:
     assert default_model_dir() == SHIPPED
+
+
+def test_a_model_adapted_without_the_receiver_runs_without_it(tmp_path: Path) -> None:
+    import numpy as np
+    import yaml
+
+    from slfm_ros.core.streaming.config import PipelineConfig
+    from slfm_ros.core.streaming.estimator_setup import build_estimators
+
+    plain = tmp_path / "plain"
+    shutil.copytree(SHIPPED, plain)
+    adapted = tmp_path / "adapted"
+    shutil.copytree(SHIPPED, adapted)
+    card = yaml.safe_load((adapted / CARD_FILE).read_text())
+    card["receiver_input"] = False
+    (adapted / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
+
+    def built(folder: Path, uses_receiver: bool = True):
+        cfg = PipelineConfig(
+            estimator="slfm",
+            model_dir=str(folder),
+            backend="torch",
+            model_uses_receiver=uses_receiver,
+        )
+        return build_estimators(cfg)
+
+    told, untold, blind = built(plain), built(plain, False), built(adapted)
+    assert not np.array_equal(told.audio.aperture, untold.audio.aperture)
+    np.testing.assert_array_equal(blind.audio.aperture, untold.audio.aperture)
+    assert [e.code for e in blind.events] == ["model_without_receiver"]
+    assert not told.events
