@@ -6,7 +6,8 @@
 #   make follow-demo  closed loop: a simulated robot turns to a talker (FOLLOW_AZIMUTH=150,
 #                FOLLOW_RECEIVER=stereo_array|spherical_head); plot in out/follow-demo/
 #   make adapt-demo  a model learns an unknown receiver from turning bags without labels
-#                (ADAPT_RECEIVER=stereo_array:0.30); before/after table, plot in out/adapt-demo/
+#                (ADAPT_RECEIVER=stereo_array:0.30, ADAPT_OUT=out/adapt-demo: one folder per
+#                receiver); before/after table, plot in ADAPT_OUT
 #   make test    all tests (TESTS=test/nodes to narrow, PYTEST_ARGS="-k mic", PYTEST_TIMEOUT s)
 #   make lint    ruff (lint + format check) and mypy on slfm_ros/core
 #   make bench   network latency per backend, then the real-time pipeline (BENCH_SECONDS=600)
@@ -29,6 +30,8 @@ FOLLOW_AZIMUTH ?= 150
 FOLLOW_RECEIVER ?= stereo_array
 # The microphones `make adapt-demo` records through (sofa:FILE, spherical_head:R, stereo_array:D).
 ADAPT_RECEIVER ?= stereo_array:0.30
+# Where it keeps its bags, adapted model and plot (a folder serves one receiver).
+ADAPT_OUT ?= out/adapt-demo
 # The sandboxes of several users share the machine: keep numeric libraries to one thread
 # unless the caller says otherwise.
 export OMP_NUM_THREADS ?= 1
@@ -63,7 +66,7 @@ follow-demo: setup
 	$(BIN)/slfm follow-demo --source-azimuth $(FOLLOW_AZIMUTH) --receiver $(FOLLOW_RECEIVER)
 
 adapt-demo: setup
-	$(BIN)/slfm adapt-demo --receiver $(ADAPT_RECEIVER)
+	$(BIN)/slfm adapt-demo --receiver $(ADAPT_RECEIVER) --out $(ADAPT_OUT)
 
 bench: setup
 	$(BIN)/slfm bench --backend all

@@ -12,7 +12,8 @@ recordings, without labels, and is scored before and after on fresh recordings.
 
 The node is left at its default receiver parameters in the learned rows, as on a robot whose
 microphones nobody measured. Bags and the adapted model already in OUT are reused, never
-overwritten, so a second run only scores. Writes OUT/adapt_demo.json and OUT/adapt_demo.png.
+overwritten, so a second run only scores; OUT remembers the receiver, model and length it was
+made for and is refused for others. Writes OUT/adapt_demo.json and OUT/adapt_demo.png.
 Exit status 0 when every step ran (whatever the scores), 2 when a step could not be made.
 """
 
@@ -130,8 +131,14 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     out = Path(args.out)
-    (out / "bags").mkdir(parents=True, exist_ok=True)
     model = str(args.model or default_model_dir())
+    mismatch = _settings_mismatch(
+        out, {"receiver": args.receiver, "model": model, "seconds": args.seconds}
+    )
+    if mismatch:
+        print(f"slfm adapt-demo: {mismatch}", file=sys.stderr)
+        return 2
+    (out / "bags").mkdir(parents=True, exist_ok=True)
     say(f"recording {len(ADAPT_SCENARIOS)} turning bags through {args.receiver} (no ground truth)")
     adapt_bags = [
         _bag(s, out / "bags" / f"adapt-{s}", args.seconds, ADAPT_SEED, args.receiver, False)
@@ -170,6 +177,34 @@ def run(args: argparse.Namespace) -> int:
         print(_table(results))
         print(f"plot: {plot}")
     return 0
+
+
+def _settings_mismatch(out: Path, settings: dict[str, object]) -> str | None:
+    """Why ``out`` cannot serve a run with ``settings`` (None: it can, and now records them).
+
+    Bags and the adapted model in ``out`` are reused, so a folder made for another receiver,
+    model or length would silently score the wrong recordings; it is refused, not overwritten.
+    """
+    record = out / "demo_settings.json"
+    if record.is_file():
+        earlier = json.loads(record.read_text())
+        changed = [k for k, v in settings.items() if earlier.get(k) != v]
+        if changed:
+            before = ", ".join(f"{k}={earlier.get(k)}" for k in changed)
+            now = ", ".join(f"{k}={settings[k]}" for k in changed)
+            return (
+                f"{out} holds the bags and adapted model of a run with {before}, not {now}; "
+                "give another --out (its contents are kept)"
+            )
+        return None
+    if (out / "bags").is_dir() or (out / "adapted").exists():
+        return (
+            f"{out} holds bags or an adapted model of an earlier run whose settings are not "
+            "recorded; give another --out (its contents are kept)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(settings, indent=2) + "\n")
+    return None
 
 
 def _table(results: dict[str, dict[str, float | None]]) -> str:

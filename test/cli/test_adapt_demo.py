@@ -55,3 +55,8 @@ def test_adapt_demo_records_adapts_and_scores_before_and_after(
     assert (out / "adapted" / "card.yaml").stat().st_mtime_ns == stamp
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["azimuth_mae_deg"] == scores
+    # The folder was made for this receiver: another one is refused and nothing is touched.
+    other = ["adapt-demo", "--seconds", "6", "--out", str(out), "--receiver", "spherical_head:0.12"]
+    assert main(other) == 2
+    assert "receiver=stereo_array:0.30" in capsys.readouterr().err
+    assert (out / "adapted" / "card.yaml").stat().st_mtime_ns == stamp
