@@ -325,10 +325,9 @@ def run_adapt(
     else:
         card = {"labels": labels, "stages": [*start.card.get("stages", []), "adapt"]}
     card["adaptation"] = json.loads(json.dumps(adaptation))
-    # Adapted without the receiver's size, the network must run without it (the node reads
-    # this key); adapted with it, it keeps the model's usual input.
-    card["receiver_input"] = cfg.max_itd_ms is not None
-    folder = save_like(start, out, state.net, card)
+    # Adapted without the receiver's size, the network must run without it; every caller
+    # (node, slfm eval) then leaves the receiver out.
+    folder = save_like(start, out, state.net, card, receiver_input=cfg.max_itd_ms is not None)
     metrics = {
         "loss_before": before,
         "loss_after": after,

@@ -39,6 +39,7 @@ def load_audio_run(run: str | Path) -> tuple[CueAudioConfig, CueDirectionNet, di
         CueConfig.from_dict(data["cues"]),
         CueNetConfig.from_dict(data["net_config"]),
         float(decode.get("lobe_refine_itd", 0.0)),
+        bool(data.get("receiver_input", True)),
     )
     net = CueDirectionNet(config.net)
     net.load_state_dict(data["net"])

@@ -68,6 +68,14 @@ class AudioNet:
             return float(self.model.config.audio.lobe_refine_itd)
         return float(dict(self.card.get("decode") or {}).get("lobe_refine_itd", 0.0))
 
+    @property
+    def receiver_input(self) -> bool:
+        """Whether the network learned with the receiver's largest delay as input (false: it
+        is run without it even where the receiver is known, as the node runs it)."""
+        if self.model is not None:
+            return bool(self.model.config.audio.receiver_input)
+        return bool(self.card.get("receiver_input", True))
+
 
 def audio_net_path(model: str | Path) -> Path:
     """The network file of a run: the file itself or ``model/audio_net.pt``."""
@@ -134,17 +142,31 @@ def save_audio_net(
     return target
 
 
-def save_like(start: AudioNet, out: str | Path, net: CueDirectionNet, card: dict[str, Any]) -> Path:
+def save_like(
+    start: AudioNet,
+    out: str | Path,
+    net: CueDirectionNet,
+    card: dict[str, Any],
+    receiver_input: bool = True,
+) -> Path:
     """Write ``net`` into the new folder ``out`` in ``start``'s container: a compact model
     folder (with ``start``'s visual network and card entries, ``card`` added) or a run folder
-    with audio_net.pt. Returns the folder."""
+    with audio_net.pt. ``receiver_input``: whether ``net`` learned with the receiver's
+    largest delay as input (``audio.receiver_input`` of the model; ``slfm train assemble``
+    carries it from a run folder). Returns the folder."""
     folder = Path(out)
     if start.model is None:
         folder.mkdir(parents=True, exist_ok=True)
-        save_audio_net(folder / AUDIO_NET_FILE, net, start.cues, card)
+        save_audio_net(
+            folder / AUDIO_NET_FILE, net, start.cues, {**card, "receiver_input": receiver_input}
+        )
         return folder
+    from dataclasses import replace
+
     from slfm_ros.core.models.checkpoint import save_model
 
     kept = {k: v for k, v in start.card.items() if k not in _SAVE_MODEL_WRITES}
     extra = {**kept, **card}
-    return save_model(folder, start.model.config, net, start.model.visual_net, card_extra=extra)
+    config = start.model.config
+    config = replace(config, audio=replace(config.audio, receiver_input=receiver_input))  # type: ignore[arg-type]
+    return save_model(folder, config, net, start.model.visual_net, card_extra=extra)

@@ -40,8 +40,11 @@ def cue_estimator(
     model: AudioNet, geometry: InterauralGeometry | None, max_windows: int = 4
 ) -> CueAudioEstimator:
     """The CueAudioEstimator of a loaded network, run by torch on the CPU. With the
-    receiver's geometry it is read as the node reads it (the lobe refinement of the card)."""
+    receiver's geometry it is read as the node reads it (the lobe refinement of the card;
+    no geometry for a network that learned without it)."""
     net = model.net.eval()
+    if not model.receiver_input:
+        geometry = None
 
     def run(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         with torch.inference_mode():

@@ -140,6 +140,11 @@ def test_adapt_lowers_the_loss_and_reads_no_ground_truth(
     assert summary["rotation_source"].startswith("camera /camera/image_raw")
     assert not [t for t in summary["topics"] if t.startswith("/ground_truth")]
     assert adapted.labels == "test labels, then adapted without labels on a robot's recordings"
+    # Adapted with the receiver unknown: scored and assembled, it runs without it.
+    assert load_audio_net(model).receiver_input and not adapted.receiver_input
+    from slfm_training.assemble import load_audio_run
+
+    assert load_audio_run(out)[0].receiver_input is False
     assert (out / "adaptation.yaml").is_file() and (out / "adapt_metrics.json").is_file()
     with pytest.raises(ConfigError, match="already exists"):
         run_adapt([str(bag)], model, out, FAST)
@@ -214,7 +219,8 @@ def test_a_model_folder_is_adapted_into_a_new_model_folder(
     assert after.card["labels"]["visual"] == "simulator camera turns"
     assert after.card["adaptation"]["bags"][0]["rotation_source"] == "odom /odom"
     # Adapted without the receiver's size, it is marked to run without it (the node obeys).
-    assert FAST.max_itd_ms is None and after.card["receiver_input"] is False
+    assert FAST.max_itd_ms is None and after.config.audio.receiver_input is False
+    assert before.config.audio.receiver_input is True
     for key, value in before.visual_net.state_dict().items():
         torch.testing.assert_close(after.visual_net.state_dict()[key], value, rtol=0, atol=0)
     changed = [

@@ -21,7 +21,8 @@ def learned_audio_estimator(
 
     geometry: the receiver's interaural model, for models that use it (compact family: its
     largest delay is an input, and the card's ``lobe_refine_itd`` refines with it); None when
-    unknown. The ResNet family ignores it.
+    unknown. The ResNet family ignores it, and so does a compact network whose config says
+    it learned without it (``audio.receiver_input: false``).
     """
     if isinstance(config, ModelConfig):
         from slfm_ros.core.estimators.slfm import SlfmAudioEstimator
@@ -29,6 +30,8 @@ def learned_audio_estimator(
         return SlfmAudioEstimator(config.audio, run_audio, silence_dbfs=silence_dbfs)  # type: ignore[arg-type]
     from slfm_ros.core.estimators.cue_audio import CueAudioEstimator
 
+    if not config.audio.receiver_input:
+        geometry = None
     return CueAudioEstimator(
         config.audio.cues,
         config.audio.net,

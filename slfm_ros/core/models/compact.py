@@ -39,11 +39,15 @@ class CueAudioConfig:
           the network's answer (the network picks the lobe, which a reflection can take from
           the correlation's global peak; the correlation places it more precisely than
           3-degree bins); 0 = the network's answer as it is.
+    receiver_input: whether the network takes the receiver's largest delay when the caller
+          knows it; false for a network that learned its ears without it (adapted on a
+          robot's recordings with the receiver unknown): the geometry is then not used.
     """
 
     cues: CueConfig = field(default_factory=CueConfig)
     net: CueNetConfig = field(default_factory=CueNetConfig)
     lobe_refine_itd: float = 0.0
+    receiver_input: bool = True
 
     def __post_init__(self) -> None:
         if self.net.input_dim != self.cues.dim:
@@ -83,11 +87,12 @@ class CueAudioConfig:
             "cues": self.cues.to_dict(),
             "net": self.net.to_dict(),
             "lobe_refine_itd": self.lobe_refine_itd,
+            "receiver_input": self.receiver_input,
         }
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> CueAudioConfig:
-        unknown = sorted(set(data) - {"cues", "net", "lobe_refine_itd"})
+        unknown = sorted(set(data) - {"cues", "net", "lobe_refine_itd", "receiver_input"})
         if unknown:
             raise ConfigError(f"model.audio: unknown key(s) {unknown}")
         cues = CueConfig.from_dict(dict(data.get("cues") or {}))
@@ -96,7 +101,12 @@ class CueAudioConfig:
         refine = data.get("lobe_refine_itd", 0.0)
         if isinstance(refine, bool) or not isinstance(refine, int | float):
             raise ConfigError(f"model.audio.lobe_refine_itd: expected a number, got {refine!r}")
-        return CueAudioConfig(cues, CueNetConfig.from_dict(net_data), float(refine))
+        receiver_input = data.get("receiver_input", True)
+        if not isinstance(receiver_input, bool):
+            raise ConfigError(
+                f"model.audio.receiver_input: expected true or false, got {receiver_input!r}"
+            )
+        return CueAudioConfig(cues, CueNetConfig.from_dict(net_data), float(refine), receiver_input)
 
 
 @dataclass(frozen=True)

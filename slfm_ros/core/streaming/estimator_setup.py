@@ -175,21 +175,19 @@ def _slfm_set(config: PipelineConfig) -> EstimatorSet:
         options,
         camera=(config.hfov_deg, config.camera_pitch_deg),
     )
-    # A network adapted without the receiver's size learned its ears without that input;
-    # giving it the node's (possibly wrong) receiver would move it off what it learned.
-    learned_with_receiver = source.card.get("receiver_input", True) is not False
-    geometry = (
-        receiver_geometry(config) if config.model_uses_receiver and learned_with_receiver else None
-    )
+    geometry = receiver_geometry(config) if config.model_uses_receiver else None
     events: list[PipelineEvent] = []
+    # learned_audio_estimator leaves the geometry out for such a network; the user who set
+    # the receiver should hear that it is not used.
+    learned_with_receiver = getattr(runners.config.audio, "receiver_input", True)
     if config.model_uses_receiver and not learned_with_receiver:
         events.append(
             PipelineEvent.warn(
                 "estimator",
                 "model_without_receiver",
-                f"{model_dir} was adapted without the receiver's geometry (card receiver_input: "
-                "false): receiver / mic_spacing_m / head_radius_m are not passed to its audio "
-                "network",
+                f"{model_dir} learned its audio network without the receiver's geometry "
+                "(audio.receiver_input: false): receiver / mic_spacing_m / head_radius_m are "
+                "not passed to it",
             )
         )
     audio = learned_audio_estimator(

@@ -70,7 +70,7 @@ def test_a_model_adapted_without_the_receiver_runs_without_it(tmp_path: Path) ->
     adapted = tmp_path / "adapted"
     shutil.copytree(SHIPPED, adapted)
     card = yaml.safe_load((adapted / CARD_FILE).read_text())
-    card["receiver_input"] = False
+    card["model_config"]["audio"]["receiver_input"] = False
     (adapted / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
 
     def built(folder: Path, uses_receiver: bool = True):
@@ -87,3 +87,24 @@ def test_a_model_adapted_without_the_receiver_runs_without_it(tmp_path: Path) ->
     np.testing.assert_array_equal(blind.audio.aperture, untold.audio.aperture)
     assert [e.code for e in blind.events] == ["model_without_receiver"]
     assert not told.events
+    # slfm eval reads it the same way, so it measures what the node runs.
+    from slfm_ros.core.geometry.interaural import FreeFieldPair
+    from slfm_ros.evaluation.estimators import build_audio_estimator
+
+    pair = FreeFieldPair(spacing_m=0.3)
+    evaluated = build_audio_estimator("slfm", pair, model=adapted, backend="torch")
+    np.testing.assert_array_equal(evaluated.aperture, untold.audio.aperture)
+    plain_eval = build_audio_estimator("slfm", pair, model=plain, backend="torch")
+    assert not np.array_equal(plain_eval.aperture, untold.audio.aperture)
+
+
+def test_receiver_input_is_a_checked_model_setting() -> None:
+
+    from slfm_ros.core.errors import ConfigError
+    from slfm_ros.core.models.compact import CueAudioConfig
+
+    data = CueAudioConfig().to_dict()
+    assert CueAudioConfig.from_dict(data).receiver_input is True
+    assert CueAudioConfig.from_dict({**data, "receiver_input": False}).receiver_input is False
+    with pytest.raises(ConfigError, match="receiver_input"):
+        CueAudioConfig.from_dict({**data, "receiver_input": "no"})
