@@ -147,7 +147,8 @@ def save_like(
     out: str | Path,
     net: CueDirectionNet,
     card: dict[str, Any],
-    receiver_input: bool = True,
+    *,
+    receiver_input: bool,
 ) -> Path:
     """Write ``net`` into the new folder ``out`` in ``start``'s container: a compact model
     folder (with ``start``'s visual network and card entries, ``card`` added) or a run folder
