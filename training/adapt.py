@@ -9,6 +9,14 @@ the recording's noise floor by ``min_snr_db`` and its yaw is known. Multi-view s
 drawn from the windows of one bag (one static source) within ``max_span_s`` of each other, so
 their turns are the differences of the robot's yaw.
 
+Unless the receiver's largest delay is given (``max_itd_ms``), adapt first calibrates the
+receiver: it fits an interaural model (a free-field pair or a sphere, and its size) to the
+windows' GCC-PHAT peaks and the robot's turns (``slfm_ros.core.geometry.receiver_calibration``).
+The network then learns with that receiver as its input, and the card keeps it, so the node
+runs the adapted model and its lobe refinement with the robot's own ears (``receiver:
+calibrated``). Where the fit fails (too little turning, too much reverberation) adapt says why
+and learns without the receiver, as before.
+
 A recording it cannot learn from is refused with what is wrong: audio without AudioInfo, no
 sound above the noise, or too little turning (it says how many degrees it needs and found).
 
@@ -18,8 +26,9 @@ Output folder (never an existing one)::
                              network and the model's visual network, unchanged; or
     audio_net.pt             for an audio run folder (``slfm train audio``) given as --model
     adaptation.yaml          what it learned from: the bags, the topics and rotation source of
-                             each, the model it started from, the command, the label-free loss
-                             before and after (also the card's ``adaptation`` entry)
+                             each, the model it started from, the command, the calibrated
+                             receiver, the label-free loss before and after (also the card's
+                             ``adaptation`` entry)
     adapt_metrics.json       per-epoch losses and the per-bag summaries
 """
 
@@ -40,6 +49,12 @@ from slfm_ros.core.atomic_io import atomic_write_text
 from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.errors import ConfigError, InputFormatError
+from slfm_ros.core.geometry.receiver_calibration import (
+    CalibratedReceiver,
+    CalibrationError,
+    fit_receiver,
+    peak_lags,
+)
 from slfm_ros.core.models.cue_direction import CueDirectionNet
 from slfm_training.audio_net_io import load_audio_net, save_like
 from slfm_training.label_free_audio import LabelFreeConfig, MultiViewData, train_label_free
@@ -63,6 +78,9 @@ class AdaptConfig:
     max_span_s: float = 20.0
     samples_per_window: int = 4
     max_itd_ms: float | None = None
+    calibrate_receiver: bool = True
+    calibration_span_s: float = 10.0
+    calibration_inlier_ms: float = 0.05
     seed: int = 0
     train: dict[str, Any] = field(
         default_factory=lambda: {
@@ -79,6 +97,8 @@ class AdaptConfig:
             raise ConfigError("adapt: num_views >= 2, samples_per_window >= 1, hop_s > 0 needed")
         if self.max_itd_ms is not None and not 0 < self.max_itd_ms < 10:
             raise ConfigError(f"adapt.max_itd_ms must be in (0, 10) ms, got {self.max_itd_ms}")
+        if self.calibration_span_s <= 0 or self.calibration_inlier_ms <= 0:
+            raise ConfigError("adapt: calibration_span_s and calibration_inlier_ms must be > 0")
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> AdaptConfig:
@@ -194,6 +214,30 @@ def read_recording(bag: str | Path, cue_cfg: CueConfig, cfg: AdaptConfig) -> Rec
     return Recording(str(bag), cues, yaw[chosen], segment[chosen], times, summary)
 
 
+def calibrate_receiver(
+    recordings: list[Recording], cue_cfg: CueConfig, cfg: AdaptConfig
+) -> CalibratedReceiver:
+    """The receiver's interaural model fitted to the recordings' GCC-PHAT peaks and turns
+    (``slfm_ros.core.geometry.receiver_calibration``); CalibrationError when they do not
+    determine it. Each bag, yaw segment and ``calibration_span_s`` of time is one stretch
+    with its own source direction."""
+    lags, yaws, stretches = [], [], []
+    for b, rec in enumerate(recordings):
+        lag, _ = peak_lags(rec.cues[:, : cue_cfg.n_lags], cue_cfg.lag_seconds())
+        chunk = np.floor(rec.times_s / cfg.calibration_span_s).astype(np.int64)
+        lags.append(lag)
+        yaws.append(rec.yaw)
+        stretches.append([f"{b}/{s}/{c}" for s, c in zip(rec.segment, chunk, strict=True)])
+    return fit_receiver(
+        np.concatenate(lags),
+        np.concatenate(yaws),
+        np.concatenate(stretches),
+        max_lag_s=cue_cfg.max_lag_s,
+        inlier_ms=cfg.calibration_inlier_ms,
+        min_turn_deg=cfg.min_turn_deg,
+    )
+
+
 def multiview_samples(
     recordings: list[Recording], cfg: AdaptConfig, max_itd_s: float | None
 ) -> MultiViewData:
@@ -291,6 +335,26 @@ def run_adapt(
     start = load_audio_net(model)
     recordings = [read_recording(bag, start.cues, cfg) for bag in bags]
     max_itd_s = None if cfg.max_itd_ms is None else cfg.max_itd_ms * 1e-3
+    calibrated: CalibratedReceiver | None = None
+    calibration_note = "not asked for" if cfg.max_itd_ms is None else "max_itd_ms was given"
+    if max_itd_s is None and cfg.calibrate_receiver:
+        try:
+            calibrated = calibrate_receiver(recordings, start.cues, cfg)
+        except CalibrationError as exc:
+            calibration_note = str(exc)
+            _say(f"{exc}; adapting without the receiver's size")
+        else:
+            calibration_note = "fitted"
+            max_itd_s = calibrated.max_itd_s
+            fit = calibrated.to_dict()
+            _say(
+                f"calibrated receiver: {fit['receiver']} {fit['size_m']} m (largest delay "
+                f"{fit['max_itd_ms']} ms) from {fit['windows']} windows in {fit['stretches']} "
+                f"stretches, {fit['inlier_fraction']:.0%} on the curve (rms "
+                f"{fit['rms_residual_ms'] * 1e3:.0f} us); next best "
+                f"{fit['runner_up']['receiver']} {fit['runner_up']['size_m']} m, cost "
+                f"x{fit['runner_up']['cost_ratio']}"
+            )
     data = multiview_samples(recordings, cfg, max_itd_s)
     if "net" in cfg.train:
         raise ConfigError("adapt.train.net: the network is the model's; it cannot be changed")
@@ -313,6 +377,8 @@ def run_adapt(
         "loss_before": before,
         "loss_after": after,
         "samples": int(data.cues.shape[0]),
+        "calibrated_receiver": None if calibrated is None else calibrated.to_dict(),
+        "calibration": calibration_note,
     }
     labels = f"{start.labels}, then adapted without labels on a robot's recordings"
     if start.model is not None:
@@ -327,13 +393,21 @@ def run_adapt(
     card["adaptation"] = json.loads(json.dumps(adaptation))
     # Adapted without the receiver's size, the network must run without it; every caller
     # (node, slfm eval) then leaves the receiver out.
-    folder = save_like(start, out, state.net, card, receiver_input=cfg.max_itd_ms is not None)
+    folder = save_like(
+        start,
+        out,
+        state.net,
+        card,
+        receiver_input=max_itd_s is not None,
+        calibrated_receiver=calibrated,
+    )
     metrics = {
         "loss_before": before,
         "loss_after": after,
         "samples": int(data.cues.shape[0]),
         "history": state.history,
         "bags": [r.summary for r in recordings],
+        "calibrated_receiver": adaptation["calibrated_receiver"],
     }
     atomic_write_text(folder / "adapt_metrics.json", json.dumps(metrics, indent=2))
     atomic_write_text(

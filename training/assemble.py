@@ -19,6 +19,7 @@ import torch
 from slfm_ros.core.config_io import load_yaml_mapping
 from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError, ModelError
+from slfm_ros.core.geometry.receiver_calibration import CalibratedReceiver
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.checkpoint import save_model
 from slfm_ros.core.models.compact import CompactModelConfig, CueAudioConfig
@@ -40,6 +41,9 @@ def load_audio_run(run: str | Path) -> tuple[CueAudioConfig, CueDirectionNet, di
         CueNetConfig.from_dict(data["net_config"]),
         float(decode.get("lobe_refine_itd", 0.0)),
         bool(data.get("receiver_input", True)),
+        None
+        if data.get("calibrated_receiver") is None
+        else CalibratedReceiver.from_dict(dict(data["calibrated_receiver"])),
     )
     net = CueDirectionNet(config.net)
     net.load_state_dict(data["net"])

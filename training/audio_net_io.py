@@ -24,6 +24,7 @@ import torch
 from slfm_ros.core.atomic_io import atomic_write_bytes
 from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError, ModelError
+from slfm_ros.core.geometry.receiver_calibration import CalibratedReceiver
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.cue_direction import CueDirectionNet
 
@@ -75,6 +76,15 @@ class AudioNet:
         if self.model is not None:
             return bool(self.model.config.audio.receiver_input)
         return bool(self.card.get("receiver_input", True))
+
+    @property
+    def calibrated_receiver(self) -> CalibratedReceiver | None:
+        """The receiver fitted to the recordings the network was adapted on, if any."""
+        if self.model is not None:
+            found: CalibratedReceiver | None = self.model.config.audio.calibrated_receiver
+            return found
+        data = self.card.get("calibrated_receiver")
+        return None if data is None else CalibratedReceiver.from_dict(dict(data))
 
 
 def audio_net_path(model: str | Path) -> Path:
@@ -149,17 +159,24 @@ def save_like(
     card: dict[str, Any],
     *,
     receiver_input: bool,
+    calibrated_receiver: CalibratedReceiver | None,
 ) -> Path:
     """Write ``net`` into the new folder ``out`` in ``start``'s container: a compact model
     folder (with ``start``'s visual network and card entries, ``card`` added) or a run folder
     with audio_net.pt. ``receiver_input``: whether ``net`` learned with the receiver's
     largest delay as input (``audio.receiver_input`` of the model; ``slfm train assemble``
-    carries it from a run folder). Returns the folder."""
+    carries it from a run folder). ``calibrated_receiver``: the receiver fitted to the
+    recordings ``net`` learned from (``audio.calibrated_receiver``), None when none was.
+    Returns the folder."""
     folder = Path(out)
     if start.model is None:
         folder.mkdir(parents=True, exist_ok=True)
+        calibrated = None if calibrated_receiver is None else calibrated_receiver.to_dict()
         save_audio_net(
-            folder / AUDIO_NET_FILE, net, start.cues, {**card, "receiver_input": receiver_input}
+            folder / AUDIO_NET_FILE,
+            net,
+            start.cues,
+            {**card, "receiver_input": receiver_input, "calibrated_receiver": calibrated},
         )
         return folder
     from dataclasses import replace
@@ -169,5 +186,10 @@ def save_like(
     kept = {k: v for k, v in start.card.items() if k not in _SAVE_MODEL_WRITES}
     extra = {**kept, **card}
     config = start.model.config
-    config = replace(config, audio=replace(config.audio, receiver_input=receiver_input))  # type: ignore[arg-type]
+    audio = replace(
+        config.audio,  # type: ignore[arg-type]
+        receiver_input=receiver_input,
+        calibrated_receiver=calibrated_receiver,
+    )
+    config = replace(config, audio=audio)
     return save_model(folder, config, net, start.model.visual_net, card_extra=extra)

@@ -8,10 +8,12 @@ recordings, without labels, and is scored before and after on fresh recordings.
 2. Adapts the model's audio network on them (``slfm train adapt``) into OUT/adapted.
 3. Records fresh bags of other scenes through the same receiver, with ground truth, and
    replays them through slfm_node (``slfm bag eval``) with the model before and after
-   adapting, and with GCC-PHAT given the node's default receiver and the true one.
+   adapting, and with GCC-PHAT given the node's default receiver, the receiver adapt
+   calibrated from the turning bags, and the true one.
 
-The node is left at its default receiver parameters in the learned rows, as on a robot whose
-microphones nobody measured. Bags and the adapted model already in OUT are reused, never
+Before adapting the node is left at its default receiver parameters, as on a robot whose
+microphones nobody measured; after, it runs with ``receiver: calibrated`` (the receiver adapt
+fitted, when it could). Bags and the adapted model already in OUT are reused, never
 overwritten, so a second run only scores; OUT remembers the receiver, model and length it was
 made for and is refused for others. Writes OUT/adapt_demo.json and OUT/adapt_demo.png.
 Exit status 0 when every step ran (whatever the scores), 2 when a step could not be made.
@@ -38,11 +40,12 @@ ADAPT_SCENARIOS = (
 EVAL_SCENARIOS = ("turning-speaker", "reverberant", "behind")
 ADAPT_SEED, EVAL_SEED = 0, 1
 ADAPT_FPS = 5.0
-ROWS = ("before", "after", "gcc_phat_default", "gcc_phat_true")
+ROWS = ("before", "after", "gcc_phat_default", "gcc_phat_calibrated", "gcc_phat_true")
 ROW_LABELS = {
     "before": "model before adapting",
     "after": "model after adapting",
     "gcc_phat_default": "GCC-PHAT, node's default receiver",
+    "gcc_phat_calibrated": "GCC-PHAT, calibrated receiver",
     "gcc_phat_true": "GCC-PHAT, true receiver geometry",
 }
 
@@ -146,10 +149,16 @@ def run(args: argparse.Namespace) -> int:
     ]
     say(_adapt(adapt_bags, model, out / "adapted", say))
     geometry = true_geometry(args.receiver)
+    adapted = str(out / "adapted")
+    calibrated = _calibration(out / "adapted")
+    if calibrated is not None:
+        say(f"calibrated receiver: {calibrated}")
+    own_ears = {"model_dir": adapted, "receiver": "calibrated"} if calibrated else {}
     settings: dict[str, dict[str, object] | None] = {
         "before": {"estimator": "slfm", "model_dir": model},
-        "after": {"estimator": "slfm", "model_dir": str(out / "adapted")},
+        "after": {"estimator": "slfm", "model_dir": adapted, **own_ears},
         "gcc_phat_default": {"estimator": "classic"},
+        "gcc_phat_calibrated": {"estimator": "classic", **own_ears} if calibrated else None,
         "gcc_phat_true": None if geometry is None else {"estimator": "classic", **geometry},
     }
     results: dict[str, dict[str, float | None]] = {}
@@ -164,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
     summary = {
         "receiver": args.receiver,
         "model": model,
-        "adapted_model": str(out / "adapted"),
+        "adapted_model": adapted,
+        "calibrated_receiver": calibrated,
         "azimuth_mae_deg": results,
         "wall_s": round(time.monotonic() - started, 1),
     }
@@ -177,6 +187,14 @@ def run(args: argparse.Namespace) -> int:
         print(_table(results))
         print(f"plot: {plot}")
     return 0
+
+
+def _calibration(model: Path) -> dict[str, object] | None:
+    """The receiver adapt calibrated for ``model`` (its card's entry), None when none."""
+    from slfm_training.audio_net_io import load_audio_net
+
+    found = load_audio_net(model).calibrated_receiver
+    return None if found is None else found.to_dict()
 
 
 def _settings_mismatch(out: Path, settings: dict[str, object]) -> str | None:

@@ -9,7 +9,7 @@ from slfm_ros.nodes.param_spec import NodeSpec, ParamSpec
 AUDIO_ESTIMATORS = ("gcc_phat", "iid", "srp_phat", "music")
 VISUAL_ESTIMATORS = ("orb", "sift")
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-RECEIVERS = ("free_field", "spherical_head")
+RECEIVERS = ("free_field", "spherical_head", "calibrated")
 DIRECTION_OUTPUTS = ("tracked", "folded")
 # The tracker's and rotation inputs' defaults live in their config classes (one place).
 _TRACKER = TrackerConfig()
@@ -230,12 +230,14 @@ SLFM_NODE = NodeSpec(
             "classical visual estimators and by the learned one's cylinder reprojection",
             unit="deg",
         ),
-        # Receiver geometry (classical audio estimators).
+        # Receiver geometry (classical audio estimators, and the learned one when it uses it).
         ParamSpec(
             "receiver",
             "free_field",
             "Interaural model: free_field = two microphones mic_spacing_m apart; "
-            "spherical_head = ears on a rigid sphere of head_radius_m",
+            "spherical_head = ears on a rigid sphere of head_radius_m; calibrated = the model "
+            "that `slfm train adapt` fitted to the robot's own turning recordings (the "
+            "model_dir card's calibrated_receiver)",
             choices=RECEIVERS,
         ),
         ParamSpec("mic_spacing_m", 0.14, "Distance between the two microphones", unit="m"),

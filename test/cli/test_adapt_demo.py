@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
@@ -18,6 +19,8 @@ from slfm_ros.cli.adapt_demo_cmd import (
     true_geometry,
 )
 from slfm_ros.cli.main import main
+from slfm_ros.core.geometry.interaural import FreeFieldPair
+from slfm_ros.core.geometry.receiver_calibration import CalibratedReceiver
 
 
 def test_true_geometry_describes_the_receiver_to_the_node() -> None:
@@ -42,6 +45,11 @@ def test_adapt_demo_records_adapts_and_scores_before_and_after(
     for scenario in EVAL_SCENARIOS:
         assert set(scores[scenario]) == set(ROWS)
         assert all(0.0 <= v <= 90.0 for v in scores[scenario].values())
+    # adapt calibrated the 0.30 m pair from the turning bags; the after rows use it.
+    found = CalibratedReceiver.from_dict(summary["calibrated_receiver"])
+    heard = np.radians(np.linspace(-60, 60, 121))
+    error = found.geometry().itd(heard) - FreeFieldPair(spacing_m=0.30).itd(heard)
+    assert np.abs(error).max() < 50e-6
     assert (out / "adapt_demo.png").stat().st_size > 0
     # The adapting bags hold sensor topics only; the adapted model's card names them.
     for scenario in ADAPT_SCENARIOS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from slfm_ros.bags.writer import BagWriter
 from slfm_ros.cli import train_cmd
 from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError, InputFormatError
+from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.cue_direction import CueDirectionNet
 from slfm_ros.nodes import msg_conversions as conv
@@ -132,7 +134,8 @@ def test_adapt_lowers_the_loss_and_reads_no_ground_truth(
     with open_bag(bag) as reader:
         assert "/ground_truth/sound_direction" in reader.topics
     out = tmp_path / "adapted"
-    metrics = run_adapt([str(bag)], model, out, FAST, command="slfm train adapt ...")
+    uncalibrated = replace(FAST, calibrate_receiver=False)
+    metrics = run_adapt([str(bag)], model, out, uncalibrated, command="slfm train adapt ...")
     assert metrics["loss_after"] < metrics["loss_before"]
     adapted = load_audio_net(out)
     (summary,) = adapted.card["adaptation"]["bags"]
@@ -140,8 +143,11 @@ def test_adapt_lowers_the_loss_and_reads_no_ground_truth(
     assert summary["rotation_source"].startswith("camera /camera/image_raw")
     assert not [t for t in summary["topics"] if t.startswith("/ground_truth")]
     assert adapted.labels == "test labels, then adapted without labels on a robot's recordings"
-    # Adapted with the receiver unknown: scored and assembled, it runs without it.
+    # Adapted with the receiver unknown and not calibrated: scored and assembled, it runs
+    # without it.
     assert load_audio_net(model).receiver_input and not adapted.receiver_input
+    assert adapted.calibrated_receiver is None
+    assert adapted.card["adaptation"]["calibration"] == "not asked for"
     from slfm_training.assemble import load_audio_run
 
     assert load_audio_run(out)[0].receiver_input is False
@@ -218,9 +224,17 @@ def test_a_model_folder_is_adapted_into_a_new_model_folder(
     before, after = load_model(model_folder), load_model(out)
     assert after.card["labels"]["visual"] == "simulator camera turns"
     assert after.card["adaptation"]["bags"][0]["rotation_source"] == "odom /odom"
-    # Adapted without the receiver's size, it is marked to run without it (the node obeys).
-    assert FAST.max_itd_ms is None and after.config.audio.receiver_input is False
-    assert before.config.audio.receiver_input is True
+    # No size was given: the turns and delays calibrated the receiver, and the network
+    # learned with it as its input. The talker was heard from -20 to 60 deg, where either
+    # family can describe a rigid sphere: the fitted curve must match the scene's sphere there.
+    assert FAST.max_itd_ms is None and after.config.audio.receiver_input is True
+    calibrated = after.config.audio.calibrated_receiver
+    assert calibrated is not None
+    assert after.card["adaptation"]["calibrated_receiver"]["receiver"] == calibrated.receiver
+    heard = np.radians(np.linspace(-20, 60, 81))
+    true_curve = SphericalHeadGeometry(SETTINGS.head_radius_m).itd(heard)
+    assert np.abs(calibrated.geometry().itd(heard) - true_curve).max() < 40e-6
+    assert before.config.audio.calibrated_receiver is None
     for key, value in before.visual_net.state_dict().items():
         torch.testing.assert_close(after.visual_net.state_dict()[key], value, rtol=0, atol=0)
     changed = [

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
 from slfm_ros.core.errors import ConfigError
+from slfm_ros.core.geometry.receiver_calibration import CalibratedReceiver
 from slfm_ros.core.models.azimuth_bins import APERTURE_DIM, CueNetConfig
 from slfm_ros.core.models.cylinder_config import CylinderPoseConfig
 
@@ -42,12 +43,16 @@ class CueAudioConfig:
     receiver_input: whether the network takes the receiver's largest delay when the caller
           knows it; false for a network that learned its ears without it (adapted on a
           robot's recordings with the receiver unknown): the geometry is then not used.
+    calibrated_receiver: the receiver's interaural model as ``slfm train adapt`` fitted it
+          from the robot's own turning recordings (None: not calibrated); the node and
+          ``slfm eval`` use it with ``receiver: calibrated``.
     """
 
     cues: CueConfig = field(default_factory=CueConfig)
     net: CueNetConfig = field(default_factory=CueNetConfig)
     lobe_refine_itd: float = 0.0
     receiver_input: bool = True
+    calibrated_receiver: CalibratedReceiver | None = None
 
     def __post_init__(self) -> None:
         if self.net.input_dim != self.cues.dim:
@@ -88,11 +93,17 @@ class CueAudioConfig:
             "net": self.net.to_dict(),
             "lobe_refine_itd": self.lobe_refine_itd,
             "receiver_input": self.receiver_input,
+            **(
+                {}
+                if self.calibrated_receiver is None
+                else {"calibrated_receiver": self.calibrated_receiver.to_dict()}
+            ),
         }
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> CueAudioConfig:
-        unknown = sorted(set(data) - {"cues", "net", "lobe_refine_itd", "receiver_input"})
+        known = {"cues", "net", "lobe_refine_itd", "receiver_input", "calibrated_receiver"}
+        unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"model.audio: unknown key(s) {unknown}")
         cues = CueConfig.from_dict(dict(data.get("cues") or {}))
@@ -106,7 +117,18 @@ class CueAudioConfig:
             raise ConfigError(
                 f"model.audio.receiver_input: expected true or false, got {receiver_input!r}"
             )
-        return CueAudioConfig(cues, CueNetConfig.from_dict(net_data), float(refine), receiver_input)
+        calibrated = data.get("calibrated_receiver")
+        if calibrated is not None and not isinstance(calibrated, Mapping):
+            raise ConfigError(
+                f"model.audio.calibrated_receiver: expected a mapping, got {calibrated!r}"
+            )
+        return CueAudioConfig(
+            cues,
+            CueNetConfig.from_dict(net_data),
+            float(refine),
+            receiver_input,
+            None if calibrated is None else CalibratedReceiver.from_dict(dict(calibrated)),
+        )
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,10 @@ class PipelineConfig:
         )
         need(self.estimator_sample_rate > 0, "estimator_sample_rate must be > 0")
         need(self.image_width >= 0, "image_width must be >= 0")
-        need(self.receiver in ("free_field", "spherical_head"), f"receiver: {self.receiver!r}")
+        need(
+            self.receiver in ("free_field", "spherical_head", "calibrated"),
+            f"receiver: free_field, spherical_head or calibrated, got {self.receiver!r}",
+        )
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> PipelineConfig:

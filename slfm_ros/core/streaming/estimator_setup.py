@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slfm_ros.core.errors import ModelError, SlfmError
+from slfm_ros.core.errors import ConfigError, ModelError, SlfmError
 from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
 from slfm_ros.core.estimators.combined import FusedAudioEstimator, FusedVisualEstimator
 from slfm_ros.core.estimators.registry import make_audio_estimator, make_visual_estimator
@@ -26,6 +26,7 @@ from slfm_ros.core.geometry.interaural import (
     InterauralGeometry,
     SphericalHeadGeometry,
 )
+from slfm_ros.core.geometry.receiver_calibration import CalibratedReceiver
 from slfm_ros.core.streaming.config import PipelineConfig
 
 CARD_FILE = "card.yaml"
@@ -59,8 +60,32 @@ class EstimatorSet:
     events: list[PipelineEvent] = field(default_factory=list)
 
 
+def calibrated_receiver(model_dir: Path) -> CalibratedReceiver | None:
+    """The receiver ``slfm train adapt`` calibrated for the model in ``model_dir`` (its card's
+    ``model_config.audio.calibrated_receiver``), None when it has none."""
+    from slfm_ros.core.backends.model_source import read_model_source
+
+    audio = read_model_source(model_dir).config.audio
+    found: CalibratedReceiver | None = getattr(audio, "calibrated_receiver", None)
+    return found
+
+
 def receiver_geometry(config: PipelineConfig) -> InterauralGeometry:
-    """The interaural model named by ``config.receiver``."""
+    """The interaural model named by ``config.receiver``; ``calibrated`` reads it from the
+    model's card (ConfigError when the model has none)."""
+    if config.receiver == "calibrated":
+        model_dir = Path(config.model_dir) if config.model_dir else default_model_dir()
+        try:
+            found = calibrated_receiver(model_dir)
+        except ModelError as exc:
+            raise ConfigError(f"receiver: calibrated needs a readable model: {exc}") from exc
+        if found is None:
+            raise ConfigError(
+                f"receiver: calibrated, but {model_dir} holds no calibrated receiver (models "
+                "adapted by `slfm train adapt` on turning recordings do); set receiver to "
+                "free_field or spherical_head, or model_dir to an adapted model"
+            )
+        return found.geometry()
     if config.receiver == "spherical_head":
         return SphericalHeadGeometry(radius_m=config.head_radius_m)
     return FreeFieldPair(spacing_m=config.mic_spacing_m)
@@ -188,6 +213,17 @@ def _slfm_set(config: PipelineConfig) -> EstimatorSet:
                 f"{model_dir} learned its audio network without the receiver's geometry "
                 "(audio.receiver_input: false): receiver / mic_spacing_m / head_radius_m are "
                 "not passed to it",
+            )
+        )
+    calibrated = getattr(runners.config.audio, "calibrated_receiver", None)
+    if calibrated is not None and config.receiver != "calibrated" and learned_with_receiver:
+        described = ", ".join(f"{k}: {v}" for k, v in calibrated.node_parameters().items())
+        events.append(
+            PipelineEvent.warn(
+                "estimator",
+                "model_calibrated_receiver",
+                f"{model_dir} calibrated its receiver on the robot's recordings ({described}) "
+                f"but receiver is {config.receiver!r}: set receiver: calibrated to use it",
             )
         )
     audio = learned_audio_estimator(

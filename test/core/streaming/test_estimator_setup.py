@@ -108,3 +108,37 @@ def test_receiver_input_is_a_checked_model_setting() -> None:
     assert CueAudioConfig.from_dict({**data, "receiver_input": False}).receiver_input is False
     with pytest.raises(ConfigError, match="receiver_input"):
         CueAudioConfig.from_dict({**data, "receiver_input": "no"})
+
+
+def test_receiver_calibrated_reads_the_models_card(tmp_path: Path) -> None:
+    import yaml
+
+    from slfm_ros.core.errors import ConfigError
+    from slfm_ros.core.geometry.interaural import FreeFieldPair
+    from slfm_ros.core.streaming.config import PipelineConfig
+    from slfm_ros.core.streaming.estimator_setup import build_estimators, receiver_geometry
+
+    adapted = tmp_path / "adapted"
+    shutil.copytree(SHIPPED, adapted)
+    card = yaml.safe_load((adapted / CARD_FILE).read_text())
+    card["model_config"]["audio"]["calibrated_receiver"] = {"receiver": "free_field", "size_m": 0.3}
+    (adapted / CARD_FILE).write_text(yaml.safe_dump(card, sort_keys=False))
+
+    def config(folder: Path, receiver: str, estimator: str = "slfm") -> PipelineConfig:
+        return PipelineConfig(
+            estimator=estimator, model_dir=str(folder), backend="torch", receiver=receiver
+        )
+
+    assert receiver_geometry(config(adapted, "calibrated")) == FreeFieldPair(spacing_m=0.3)
+    own = build_estimators(config(adapted, "calibrated"))
+    assert own.audio.aperture[1] == pytest.approx(FreeFieldPair(0.3).max_itd * 1e3, rel=1e-6)
+    assert not own.events
+    # The classical estimators hear through the calibrated receiver too.
+    classic = build_estimators(config(adapted, "calibrated", "classic"))
+    assert classic.audio.geometry == FreeFieldPair(spacing_m=0.3)
+    # Left at another receiver, the node says that the model knows better.
+    other = build_estimators(config(adapted, "free_field"))
+    assert [e.code for e in other.events] == ["model_calibrated_receiver"]
+    assert "mic_spacing_m: 0.3" in other.events[0].message
+    with pytest.raises(ConfigError, match="holds no calibrated receiver"):
+        receiver_geometry(config(SHIPPED, "calibrated"))
