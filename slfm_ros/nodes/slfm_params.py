@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from slfm_ros.core.streaming.config import RECEIVERS
 from slfm_ros.core.tracking.bearing_tracker import TrackerConfig
 from slfm_ros.core.tracking.rotation_source import ROTATION_SOURCES, RotationConfig
 from slfm_ros.nodes.param_spec import NodeSpec, ParamSpec
@@ -9,7 +10,6 @@ from slfm_ros.nodes.param_spec import NodeSpec, ParamSpec
 AUDIO_ESTIMATORS = ("gcc_phat", "iid", "srp_phat", "music")
 VISUAL_ESTIMATORS = ("orb", "sift")
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-RECEIVERS = ("free_field", "spherical_head", "calibrated")
 DIRECTION_OUTPUTS = ("tracked", "folded")
 # The tracker's and rotation inputs' defaults live in their config classes (one place).
 _TRACKER = TrackerConfig()
@@ -235,13 +235,20 @@ SLFM_NODE = NodeSpec(
             "receiver",
             "free_field",
             "Interaural model: free_field = two microphones mic_spacing_m apart; "
-            "spherical_head = ears on a rigid sphere of head_radius_m; calibrated = the model "
+            "spherical_head = ears on a rigid sphere of head_radius_m; measured = the delay "
+            "curve of the head measured in hrtf_path; calibrated = the model "
             "that `slfm train adapt` fitted to the robot's own turning recordings (the "
             "model_dir card's calibrated_receiver)",
             choices=RECEIVERS,
         ),
         ParamSpec("mic_spacing_m", 0.14, "Distance between the two microphones", unit="m"),
         ParamSpec("head_radius_m", 0.0875, "Radius of the spherical head model", unit="m"),
+        ParamSpec(
+            "hrtf_path",
+            "",
+            "receiver: measured: a SOFA file (SimpleFreeFieldHRIR) of the robot's own head, or "
+            "one like it; its horizontal-plane HRIRs give the delay of each direction",
+        ),
         ParamSpec(
             "model_uses_receiver",
             True,

@@ -11,6 +11,9 @@ from typing import Any
 
 from slfm_ros.core.errors import ConfigError
 
+# The interaural models a node can be given (estimator_setup.receiver_geometry).
+RECEIVERS = ("free_field", "spherical_head", "measured", "calibrated")
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -49,6 +52,7 @@ class PipelineConfig:
     receiver: str = "free_field"
     mic_spacing_m: float = 0.14
     head_radius_m: float = 0.0875
+    hrtf_path: str = ""
     model_uses_receiver: bool = True
 
     def __post_init__(self) -> None:
@@ -74,8 +78,12 @@ class PipelineConfig:
         need(self.estimator_sample_rate > 0, "estimator_sample_rate must be > 0")
         need(self.image_width >= 0, "image_width must be >= 0")
         need(
-            self.receiver in ("free_field", "spherical_head", "calibrated"),
-            f"receiver: free_field, spherical_head or calibrated, got {self.receiver!r}",
+            self.receiver in RECEIVERS,
+            f"receiver: {', '.join(RECEIVERS)}, got {self.receiver!r}",
+        )
+        need(
+            self.receiver != "measured" or bool(self.hrtf_path),
+            "receiver: measured needs hrtf_path, the SOFA file of the robot's measured head",
         )
 
     @classmethod

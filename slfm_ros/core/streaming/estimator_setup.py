@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from slfm_ros.core.errors import ConfigError, ModelError, SlfmError
+from slfm_ros.core.errors import ConfigError, InputFormatError, ModelError, SlfmError
 from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
 from slfm_ros.core.estimators.combined import FusedAudioEstimator, FusedVisualEstimator
 from slfm_ros.core.estimators.registry import make_audio_estimator, make_visual_estimator
@@ -26,6 +26,7 @@ from slfm_ros.core.geometry.interaural import (
     InterauralGeometry,
     SphericalHeadGeometry,
 )
+from slfm_ros.core.geometry.measured_head import measured_receiver
 from slfm_ros.core.geometry.receiver_calibration import CalibratedReceiver
 from slfm_ros.core.streaming.config import PipelineConfig
 
@@ -72,7 +73,13 @@ def calibrated_receiver(model_dir: Path) -> CalibratedReceiver | None:
 
 def receiver_geometry(config: PipelineConfig) -> InterauralGeometry:
     """The interaural model named by ``config.receiver``; ``calibrated`` reads it from the
-    model's card (ConfigError when the model has none)."""
+    model's card (ConfigError when the model has none), ``measured`` from the SOFA file
+    ``hrtf_path`` (ConfigError when it cannot be read)."""
+    if config.receiver == "measured":
+        try:
+            return measured_receiver(config.hrtf_path)
+        except InputFormatError as exc:
+            raise ConfigError(f"receiver: measured: {exc}") from exc
     if config.receiver == "calibrated":
         model_dir = Path(config.model_dir) if config.model_dir else default_model_dir()
         try:
