@@ -8,8 +8,10 @@ recordings, without labels, and is scored before and after on fresh recordings.
 2. Adapts the model's audio network on them (``slfm train adapt``) into OUT/adapted.
 3. Records fresh bags of other scenes through the same receiver, with ground truth, and
    replays them through slfm_node (``slfm bag eval``) with the model before and after
-   adapting, and with GCC-PHAT given the node's default receiver, the receiver adapt
-   calibrated from the turning bags, and the true one.
+   adapting (alone, and fused with GCC-PHAT as ``estimator: auto``, the node's default), and
+   with GCC-PHAT given the node's default receiver, the receiver adapt calibrated from the
+   turning bags, and the true one (for a measured head: its own HRIRs' delay curve,
+   ``receiver: measured``).
 
 Before adapting the node is left at its default receiver parameters, as on a robot whose
 microphones nobody measured; after, it runs with ``receiver: calibrated`` (the receiver adapt
@@ -40,10 +42,18 @@ ADAPT_SCENARIOS = (
 EVAL_SCENARIOS = ("turning-speaker", "reverberant", "behind")
 ADAPT_SEED, EVAL_SEED = 0, 1
 ADAPT_FPS = 5.0
-ROWS = ("before", "after", "gcc_phat_default", "gcc_phat_calibrated", "gcc_phat_true")
+ROWS = (
+    "before",
+    "after",
+    "after_auto",
+    "gcc_phat_default",
+    "gcc_phat_calibrated",
+    "gcc_phat_true",
+)
 ROW_LABELS = {
     "before": "model before adapting",
     "after": "model after adapting",
+    "after_auto": "after, fused with GCC-PHAT (auto)",
     "gcc_phat_default": "GCC-PHAT, node's default receiver",
     "gcc_phat_calibrated": "GCC-PHAT, calibrated receiver",
     "gcc_phat_true": "GCC-PHAT, true receiver geometry",
@@ -66,8 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def true_geometry(receiver: str) -> dict[str, object] | None:
-    """slfm_node parameters that describe ``receiver`` exactly (None: the node's interaural
-    models cannot describe a measured head)."""
+    """slfm_node parameters that describe ``receiver`` exactly: its geometry, or for a
+    measured head the delay curve of its own HRIRs (``receiver: measured``)."""
     from slfm_ros.bags.scenarios import receiver_settings
 
     settings = receiver_settings(receiver)
@@ -75,6 +85,8 @@ def true_geometry(receiver: str) -> dict[str, object] | None:
         return {"receiver": "free_field", "mic_spacing_m": settings.get("mic_spacing_m", 0.14)}
     if settings["receiver"] == "spherical_head":
         return {"receiver": "spherical_head", "head_radius_m": settings.get("head_radius_m")}
+    if settings["receiver"] == "sofa":
+        return {"receiver": "measured", "hrtf_path": str(settings["sofa_path"])}
     return None
 
 
@@ -157,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
     settings: dict[str, dict[str, object] | None] = {
         "before": {"estimator": "slfm", "model_dir": model},
         "after": {"estimator": "slfm", "model_dir": adapted, **own_ears},
+        "after_auto": {"estimator": "auto", "model_dir": adapted, **own_ears},
         "gcc_phat_default": {"estimator": "classic"},
         "gcc_phat_calibrated": {"estimator": "classic", **own_ears} if calibrated else None,
         "gcc_phat_true": None if geometry is None else {"estimator": "classic", **geometry},

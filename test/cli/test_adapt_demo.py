@@ -29,7 +29,11 @@ def test_true_geometry_describes_the_receiver_to_the_node() -> None:
         "receiver": "spherical_head",
         "head_radius_m": 0.07,
     }
-    assert true_geometry("sofa:/some/head.sofa") is None  # no interaural model describes it
+    # A measured head is described by its own HRIRs' delay curve.
+    assert true_geometry("sofa:/some/head.sofa") == {
+        "receiver": "measured",
+        "hrtf_path": "/some/head.sofa",
+    }
 
 
 def test_adapt_demo_records_adapts_and_scores_before_and_after(
