@@ -101,6 +101,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto (default): the shipped model fused with GCC-PHAT; slfm: the model alone; "
         "classic = gcc_phat",
     )
+    aud.add_argument(
+        "--delays",
+        choices=("sphere", "measured"),
+        default="sphere",
+        help="--hrtf: the interaural delays the estimators are given: sphere (default) = the "
+        "rigid sphere whose delays fit the head's HRIRs best; measured = each direction's delay "
+        "read off the HRIRs themselves (the node's receiver: measured)",
+    )
     aud.add_argument("--clips-per-file", type=int, default=8, help="--hrtf: clips per recording")
     aud.add_argument("--clips-per-brir", type=int, default=4, help="--brirs: clips per BRIR")
     aud.add_argument("--sample-rate", type=int, default=16000, help="Hz (default 16000)")
@@ -211,6 +219,7 @@ def _run_rotation(args: argparse.Namespace) -> int:
 
 
 def _run_audio(args: argparse.Namespace) -> int:
+    from slfm_ros.core.geometry.measured_head import measured_receiver
     from slfm_ros.evaluation.audio_eval import (
         AudioProtocol,
         brir_geometry,
@@ -232,14 +241,17 @@ def _run_audio(args: argparse.Namespace) -> int:
     )
     if args.brirs is not None and args.reverb != "none":
         raise ConfigError("--reverb applies to --hrtf only: real BRIRs carry their own room")
+    if args.brirs is not None and args.delays != "sphere":
+        raise ConfigError(
+            "--delays applies to --hrtf only: give BRIRs --head-radius or --mic-spacing"
+        )
     list_audio_files(args.sources)  # a missing or empty folder fails before any rendering
     if args.hrtf is not None:
         receiver = hrtf_receiver(args.hrtf)
-        estimator = build_audio_estimator(
-            args.estimator, receiver.geometry, args.model, args.backend
-        )
+        delays = receiver.geometry if args.delays == "sphere" else measured_receiver(args.hrtf)
+        estimator = build_audio_estimator(args.estimator, delays, args.model, args.backend)
         result = evaluate_hrtf(args.hrtf, args.sources, estimator, protocol, receiver=receiver)
-        title = f"audio: {args.hrtf} ({args.reverb})"
+        title = f"audio: {args.hrtf} ({args.reverb}, {args.delays} delays)"
     else:
         geometry = brir_geometry(args.head_radius, args.mic_spacing)
         estimator = build_audio_estimator(args.estimator, geometry, args.model, args.backend)
@@ -249,6 +261,8 @@ def _run_audio(args: argparse.Namespace) -> int:
         "estimator": audio_label(args.estimator),
         **_backend_field(args, args.estimator in ("slfm", "auto")),
     }
+    if args.hrtf is not None:
+        out["delays"] = args.delays
     out.update(result.as_dict())
     _emit(args, title, out)
     return 0

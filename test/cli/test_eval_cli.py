@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from slfm_ros.core.sim.scene import SceneConfig
 
 SR = 16000
+KEMAR_LARGE = Path(__file__).resolve().parents[1] / "data" / "MIT_KEMAR_large_pinna.sofa"
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,13 @@ def test_audio_json_with_hrtf_and_brirs(
     )
     assert hrtf["n"] == 4 and hrtf["estimator"] == "gcc_phat"
     assert hrtf["azimuth_mae_deg"] < 10.0 and hrtf["lr_accuracy"] == 1.0
+    # Each direction's delay read off a measured head's HRIRs places sounds through that head
+    # better than the sphere that fits it best.
+    kemar = [*audio, "--hrtf", str(KEMAR_LARGE), "--clips-per-file", "4", "--estimator", "classic"]
+    sphere = _json(kemar, capsys)
+    measured = _json([*kemar, "--delays", "measured"], capsys)
+    assert sphere["delays"] == "sphere" and measured["delays"] == "measured"
+    assert measured["azimuth_mae_deg"] < sphere["azimuth_mae_deg"]
     brir = _json([*audio, "--brirs", str(data["brirs"]), "--estimator", "iid"], capsys)
     assert brir["n"] == 8 and brir["estimator"] == "iid" and brir["lr_accuracy"] == 1.0
     assert {"azimuth_mae_deg", "azimuth_median_deg"} <= set(brir)
@@ -178,6 +186,11 @@ def test_error_paths_exit_non_zero_with_a_message(
         ["eval", "audio", "--brirs", str(data["brirs"]), *sources, "--reverb", "room"],
         capsys,
         "--reverb applies to --hrtf only",
+    )
+    _fails(
+        ["eval", "audio", "--brirs", str(data["brirs"]), *sources, "--delays", "measured"],
+        capsys,
+        "--delays applies to --hrtf only",
     )
     _fails(["eval", "synthetic", "--data", missing], capsys, "does not exist")
     _fails(
