@@ -103,6 +103,10 @@ class AzimuthReport:
         return asdict(self)
 
 
+# Turns at least this large are scored apart (YawReport), degrees.
+LARGE_TURN_DEG = 60.0
+
+
 @dataclass(frozen=True)
 class YawReport:
     """Camera-turn scores. Angles in degrees, fractions in 0..1."""
@@ -113,6 +117,11 @@ class YawReport:
     yaw_valid_fraction: float
     yaw_mae_valid_deg: float
     yaw_median_valid_deg: float
+    # Pairs turned by less than / at least LARGE_TURN_DEG: at the usual 60 deg field of view the
+    # second kind share no view, and hold most of a learned estimator's error.
+    yaw_mae_small_turns_deg: float = math.nan
+    yaw_mae_large_turns_deg: float = math.nan
+    yaw_n_large_turns: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -149,6 +158,7 @@ def score_yaw(
     """Score camera-turn predictions (radians, shape (n,)) against the true turns (radians)."""
     p, t, v = _as_arrays(pred, true, valid)
     errors = yaw_errors(p, t) if p.size else np.zeros(0)
+    large = np.abs(t) >= math.radians(LARGE_TURN_DEG)
     return YawReport(
         n=int(p.size),
         yaw_mae_deg=_mean_deg(errors),
@@ -156,4 +166,7 @@ def score_yaw(
         yaw_valid_fraction=float(v.mean()) if p.size else math.nan,
         yaw_mae_valid_deg=_mean_deg(errors[v]),
         yaw_median_valid_deg=_median_deg(errors[v]),
+        yaw_mae_small_turns_deg=_mean_deg(errors[~large]),
+        yaw_mae_large_turns_deg=_mean_deg(errors[large]),
+        yaw_n_large_turns=int(large.sum()),
     )

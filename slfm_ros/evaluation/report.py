@@ -80,6 +80,7 @@ TABLE_COLUMNS = (
     ("yaw MAE (deg)", "yaw_mae_deg", "{:.2f}"),
     ("yaw median (deg)", "yaw_median_deg", "{:.2f}"),
     ("yaw valid", "yaw_valid_fraction", "{:.3f}"),
+    ("yaw MAE, turns >= 60° (deg)", "yaw_mae_large_turns_deg", "{:.2f}"),
 )
 
 

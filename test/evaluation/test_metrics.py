@@ -57,6 +57,9 @@ def test_score_yaw_counts_declined_pairs_as_no_turn() -> None:
     assert report.yaw_median_deg == pytest.approx(30.0)
     assert report.yaw_valid_fraction == pytest.approx(2 / 3)
     assert report.yaw_median_valid_deg == pytest.approx(15.25)
+    # The 60 deg turn is scored apart: at a 60 deg field of view its views share nothing.
+    assert report.yaw_n_large_turns == 1 and report.yaw_mae_large_turns_deg == pytest.approx(60)
+    assert report.yaw_mae_small_turns_deg == pytest.approx((0.5 + 30) / 2)
 
 
 def test_mismatched_lengths_are_rejected() -> None:
