@@ -1,7 +1,8 @@
 """A compact model folder from a trained audio network and a trained visual network.
 
 ``slfm train assemble --audio RUN --visual RUN --out DIR [--metrics FILE.json] [--name NAME]``
-reads ``RUN/audio_net.pt`` (``slfm train audio``) and the visual run folder
+reads ``RUN/audio_net.pt`` (``slfm train audio``; or the audio network of a model folder, to
+pair it with another visual network) and the visual run folder
 (``slfm train visual``), and writes DIR with ``save_model``: ``weights.pt`` and a card that
 says which labels trained each network, the data, seeds and commands of both runs, and the
 evaluation figures of ``--metrics`` (a JSON mapping, e.g. the ``--json`` output of
@@ -28,8 +29,11 @@ from slfm_training.audio_run import AUDIO_NET_FILE
 
 
 def load_audio_run(run: str | Path) -> tuple[CueAudioConfig, CueDirectionNet, dict[str, Any]]:
-    """The audio network of a ``slfm train audio`` run folder and its card fields."""
+    """The audio network of a ``slfm train audio`` run folder and its card fields, or of a
+    compact model folder (its audio network and its card's audio stage)."""
     path = Path(run) / AUDIO_NET_FILE
+    if not path.is_file() and (Path(run) / "card.yaml").is_file():
+        return _model_audio(Path(run))
     if not path.is_file():
         raise ModelError(
             f"{path} not found: finish the audio run first (slfm train audio ... --out {run})"
@@ -51,6 +55,19 @@ def load_audio_run(run: str | Path) -> tuple[CueAudioConfig, CueDirectionNet, di
     info = {k: data.get(k) for k in keys}
     info["final_epoch"] = data.get("metrics")
     return config, net.eval(), info
+
+
+def _model_audio(folder: Path) -> tuple[CueAudioConfig, CueDirectionNet, dict[str, Any]]:
+    from slfm_training.audio_net_io import load_audio_net
+
+    loaded = load_audio_net(folder)
+    if loaded.model is None:
+        raise ModelError(f"{folder} holds no compact model: give an audio run or model folder")
+    card = loaded.card
+    info = dict((card.get("stages") or {}).get("audio") or {})
+    info["labels"] = loaded.labels
+    info.setdefault("command", f"(the audio network of {folder})")
+    return loaded.model.config.audio, loaded.net, info
 
 
 def assemble(

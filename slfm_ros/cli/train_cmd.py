@@ -58,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("audio",),
         help="adapt: which network to fine-tune (the audio network)",
     )
-    parser.add_argument("--audio", help="assemble: run folder of `slfm train audio`")
+    parser.add_argument(
+        "--audio", help="assemble: run folder of `slfm train audio`, or a model folder"
+    )
     parser.add_argument("--visual", help="assemble: run folder of the visual training")
     parser.add_argument("--metrics", help="assemble: JSON mapping of figures for the card")
     parser.add_argument("--name", default="default", help="assemble: the model's name")

@@ -48,3 +48,18 @@ def test_the_card_says_which_labels_trained_each_network(
         "audio": {"data": 3, "train": None},
         "visual": {"data": None, "train": 5},
     }
+
+
+def test_a_model_folder_gives_its_audio_network_to_a_new_model(tmp_path: Path) -> None:
+    audio_run, visual_run = _runs(tmp_path, "none", "ncc_audio")
+    first = load_model(assemble(audio_run, visual_run, tmp_path / "first", name="first"))
+    # The first model's audio network, with another visual network, in a second model.
+    torch.manual_seed(1)
+    other = CylinderPoseNet(CylinderPoseConfig(channels=4, context_dim=4))
+    save_cylinder_pose(other, tmp_path / "other", {"training": {"labels": LABELS["simulator"]}})
+    second = load_model(assemble(tmp_path / "first", tmp_path / "other", tmp_path / "second"))
+    assert second.card["labels_by_network"] == {"audio": "none", "visual": LABELS["simulator"]}
+    assert second.config.audio == first.config.audio
+    for key, value in first.audio_net.state_dict().items():
+        torch.testing.assert_close(second.audio_net.state_dict()[key], value)
+    assert second.card["stages"]["audio"]["data"] == {"train_seed": 3}
