@@ -65,7 +65,8 @@ def test_the_shipped_config_loads_and_rejects_unknown_keys() -> None:
 
 def test_pairs_are_cached_and_reused(cache: Path, tmp_path: Path) -> None:
     cfg = tiny(cache, tmp_path)
-    curves, turns, _ = cached_pairs(cfg, "train", 3, log=lambda *_: None)
+    curves, turns, _, masks = cached_pairs(cfg, "train", 3, log=lambda *_: None)
+    assert masks is None  # only turns heard by ear have masks
     assert curves.shape == (18, len(CURVE_NAMES), 361) and turns.shape == (18,)
     assert np.all(np.abs(turns) < math.radians(90.0))
     folder = cache / data_key(cfg)
@@ -152,3 +153,65 @@ def test_a_cache_where_no_sweep_was_measured_is_refused() -> None:
     )
     with pytest.raises(ConfigError, match="no sweep was measured"):
         measured_training_pairs(empty, 90.0)
+
+
+MUTUAL = CONFIG.with_name("visual_mutual.yaml")
+LABEL_FREE = Path(__file__).parents[2] / "models" / "label_free"
+
+
+def test_the_mutual_recipe_measures_overlapping_pairs_by_ncc_and_the_rest_by_ear(
+    cache: Path, tmp_path: Path
+) -> None:
+    base = tiny(cache, tmp_path / "out", "optim.epochs=3")
+    cfg = tiny(
+        cache, tmp_path / "out", "optim.epochs=3", f"data.audio_model={LABEL_FREE}", config=MUTUAL
+    )
+    assert cfg.data.by_ear and data_key(cfg) != data_key(base)
+    # The labelled recipe's cached curves stay valid: its key ignores the settings by ear.
+    assert data_key(tiny(cache, tmp_path, "data.audio_sigma_deg=5")) == data_key(base)
+    pairs = cached_pairs(cfg, "train", 3, log=lambda *_: None)
+    labelled = cached_pairs(base, "train", 3, log=lambda *_: None)
+    np.testing.assert_array_equal(pairs.turns, labelled.turns)
+    np.testing.assert_array_equal(pairs.curves, labelled.curves)
+    assert pairs.masks is not None and pairs.masks.shape == (18, 361)
+    direct = np.isfinite(pairs.measured)
+    heard = pairs.masks.astype(np.float32).max(axis=1) > 0
+    # Every pair is measured one way or the other, never both.
+    np.testing.assert_array_equal(heard, ~direct)
+    assert 0 < direct.sum() < 18
+    assert np.median(np.degrees(np.abs(pairs.measured[direct] - pairs.turns[direct]))) < 1.0
+    # Two ears cannot tell a turn from its opposite; the masks say so.
+    masks = pairs.masks[heard].astype(np.float32)
+    np.testing.assert_allclose(masks, masks[:, ::-1], atol=2e-3)
+    metrics = run(cfg, log=lambda *_: None)
+    stats = metrics["ncc_and_ear_turns"]
+    assert stats["direct_share"] == pytest.approx(direct.mean())
+    assert stats["heard_share"] == pytest.approx(heard.mean())
+    assert stats["heard_allows_truth"] >= 0.5
+    saved = yaml.safe_load((tmp_path / "out" / "cylinder_pose.yaml").read_text())
+    labels = saved["training"]["labels"]
+    assert labels.startswith("none") and "by ear" in labels
+    with pytest.raises(ConfigError, match="turn_source: ncc_audio only"):
+        tiny(cache, tmp_path, f"data.audio_model={LABEL_FREE}")
+
+
+def test_pairs_heard_by_ear_learn_toward_the_turns_their_mask_allows(
+    cache: Path, tmp_path: Path
+) -> None:
+    torch.set_num_threads(1)
+    cfg = tiny(cache, tmp_path, "optim.epochs=40", "optim.lr=0.01")
+    curves = cached_pairs(cfg, "train", 3, log=lambda *_: None).curves[:6]
+    bins = np.arange(361)
+    masks = np.zeros((6, 361), np.float32)
+    masks[:, np.abs(np.abs(bins - 180) - 80) <= 4] = 1.0  # +-40 deg, either sign
+    unknown = np.full(6, np.nan, np.float32)
+
+    def allowed_mass(net: CylinderPoseNet) -> float:
+        with torch.no_grad():
+            logits, _ = net.raw_head_outputs(torch.from_numpy(curves.astype(np.float32)))
+            return float((torch.softmax(logits, 1) * torch.from_numpy(masks)).sum(1).mean())
+
+    torch.manual_seed(cfg.optim.seed)
+    before = allowed_mass(CylinderPoseNet(cfg.model))
+    net, _ = train_head(cfg, (curves, unknown), None, log=lambda *_: None, masks=masks)
+    assert before < 0.2 and allowed_mass(net) > 0.8

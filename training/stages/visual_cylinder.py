@@ -81,6 +81,8 @@ class PairDataConfig:
     sweep_frames: int = 3
     chain_min_ncc: float = 0.3
     chain_check_deg: float = 2.0
+    audio_model: str = ""
+    audio_sigma_deg: float = 3.0
     effects: dict[str, Any] = field(
         default_factory=lambda: {
             "jitter_brightness": 0.2,
@@ -116,17 +118,28 @@ class PairDataConfig:
             raise ConfigError(f"data.sweep_frames: expected >= 0, got {self.sweep_frames}")
         if self.chain_check_deg <= 0:
             raise ConfigError(f"data.chain_check_deg: expected > 0, got {self.chain_check_deg}")
+        if self.audio_sigma_deg <= 0:
+            raise ConfigError(f"data.audio_sigma_deg: expected > 0, got {self.audio_sigma_deg}")
+        if self.audio_model and self.turn_source != "ncc_audio":
+            raise ConfigError("data.audio_model is read with data.turn_source: ncc_audio only")
 
     @property
     def chained(self) -> bool:
         return self.turn_source == "chained_ncc"
 
+    @property
+    def by_ear(self) -> bool:
+        return self.turn_source == "ncc_audio"
 
-# What the head learns toward: the simulator's turn (a label), or the turn measured without
-# labels by chaining dense cylinder correlation along a sweep of frames between the two views.
-TURN_SOURCES = ("simulator", "chained_ncc")
-# Data keys that only matter when the turns are measured along a sweep.
+
+# What the head learns toward: the simulator's turn (a label); or, without labels, the turn
+# measured by chaining dense cylinder correlation along a sweep of frames between the two
+# views, or measured on the two views alone where they overlap and by ear where they do not
+# (``slfm_training.audio_turns``).
+TURN_SOURCES = ("simulator", "chained_ncc", "ncc_audio")
+# Data keys that only matter when the turns are measured along a sweep or by ear.
 _CHAIN_KEYS = ("turn_source", "sweep_frames", "chain_min_ncc", "chain_check_deg")
+_EAR_KEYS = ("audio_model", "audio_sigma_deg")
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,7 @@ class OptimConfig:
     weight_decay: float = 1e-4
     label_sigma_deg: float = 0.75
     offset_weight: float = 1.0
+    audio_weight: float = 1.0
     threads: int = 1
 
 
@@ -176,10 +190,27 @@ def data_key(cfg: VisualCylinderConfig) -> str:
     more worlds reuse the cached ones)."""
     front = {k: v for k, v in cfg.model.to_dict().items() if k not in _HEAD_KEYS}
     data = {k: v for k, v in to_mapping(cfg.data).items() if k not in _COUNT_KEYS}
-    if not cfg.data.chained:  # caches rendered before sweeps existed stay valid
+    if not cfg.data.by_ear:  # caches rendered before turns by ear existed stay valid
+        data = {k: v for k, v in data.items() if k not in _EAR_KEYS}
+    else:
+        data.pop("sweep_frames")
+        data.pop("chain_check_deg")
+        data["audio_weights"] = _weights_digest(cfg.data.audio_model)
+    if not (cfg.data.chained or cfg.data.by_ear):  # caches from before sweeps stay valid
         data = {k: v for k, v in data.items() if k not in _CHAIN_KEYS}
     text = json.dumps({"data": data, "front": front}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _weights_digest(model: str) -> str:
+    """A digest of the audio model's files, so that another model renders its own cache."""
+    if not model:
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(model).rglob("*") if p.is_file()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # Data keys that say how many worlds there are, not what is in them.
@@ -217,13 +248,16 @@ class WorldPairs(NamedTuple):
     curves: npt.NDArray[np.float16]  # (P, C, S)
     turns: npt.NDArray[np.float32]  # (P,) the simulator's turns (monitoring in chained runs)
     measured: npt.NDArray[np.float32]  # (P,) chained measurements (NaN: declined / not chained)
+    # (P, bins) ncc_audio: where the views share no view, the turns the sound allows (zeros:
+    # measured by NCC, or no audio model); None for the other turn sources
+    masks: npt.NDArray[np.float16] | None = None
 
 
 def render_world_pairs(
     cfg: VisualCylinderConfig, net: CylinderPoseNet, split: str, world: int
 ) -> WorldPairs:
-    """Curves, turns and (when ``data.turn_source`` is chained_ncc) measured turns of one
-    world's pairs."""
+    """Curves, turns and (when ``data.turn_source`` is chained_ncc or ncc_audio) measured turns
+    of one world's pairs; with ncc_audio also the masks of the turns heard by ear."""
     from slfm_ros.core.geometry.panorama import match_resolution
     from slfm_ros.core.models.visual_pose import preprocess_images_numpy
     from slfm_ros.core.sim.camera_effects import CameraEffects
@@ -240,7 +274,11 @@ def render_world_pairs(
     panorama = match_resolution(panorama, hfov, data.render_width)
     effects = CameraEffects(**data.effects) if data.effects else None
     view = _ViewRenderer(data, panorama, hfov, pitch, effects)
-    meter = _chain_meter(data, hfov, pitch) if data.chained else None
+    meter = _chain_meter(data, hfov, pitch) if data.chained or data.by_ear else None
+    ear = _ear_meter(cfg) if data.by_ear and data.audio_model else None
+    ear_rng = np.random.default_rng([data.seed, ("train", "val", "test").index(split), world, 11])
+    bins = 2 * cfg.model.max_shift + 1
+    masks = np.zeros((data.pairs_per_world, bins), dtype=np.float16) if data.by_ear else None
     images = []
     turns = np.empty(data.pairs_per_world, dtype=np.float32)
     measured = np.full(data.pairs_per_world, np.nan, dtype=np.float32)
@@ -251,7 +289,16 @@ def render_world_pairs(
         turns[p] = theta
         pair = [view(yaw, rng) for yaw in (yaw_0, yaw_0 + theta)]
         images.extend(pair)
-        if meter is not None:
+        if data.by_ear:
+            assert meter is not None and masks is not None
+            direct = meter.estimate(pair[0], pair[1])
+            if direct.valid:
+                measured[p] = direct.angle
+            elif ear is not None:
+                # The robot's own turn places the microphones; the sound, not the turn, is
+                # what the head learns from.
+                masks[p] = ear.mask(theta, ear_rng)
+        elif meter is not None:
             sweep = [view(yaw, sweep_rng) for yaw in _sweep_yaws(yaw_0, theta, data, sweep_rng)]
             frames = [pair[0], *sweep, pair[1]]
             chain = chained_turn(meter, frames, math.radians(data.chain_check_deg))
@@ -261,7 +308,24 @@ def render_world_pairs(
     batch = torch.from_numpy(preprocess_images_numpy(images, net.cfg))
     with torch.no_grad():
         curves = net.curves(batch[0::2], batch[1::2])
-    return WorldPairs(curves.numpy().astype(np.float16), turns, measured)
+    return WorldPairs(curves.numpy().astype(np.float16), turns, measured, masks)
+
+
+_EAR_METERS: dict[tuple[str, float, int], Any] = {}
+
+
+def _ear_meter(cfg: VisualCylinderConfig) -> Any:
+    """The audio model that measures turns by ear, loaded once per process."""
+    from slfm_training.audio_turns import AudioTurnMeter
+
+    shift = cfg.model.max_shift
+    key = (cfg.data.audio_model, cfg.data.audio_sigma_deg, shift)
+    if key not in _EAR_METERS:
+        turns = np.radians(np.arange(-shift, shift + 1) * cfg.model.step_deg)
+        _EAR_METERS[key] = AudioTurnMeter(
+            cfg.data.audio_model, turns, math.radians(cfg.data.audio_sigma_deg)
+        )
+    return _EAR_METERS[key]
 
 
 class _ViewRenderer:
@@ -355,7 +419,7 @@ def cached_pairs(
     )
     net = CylinderPoseNet(cfg.model).eval()
     chunk = cfg.data.chunk_worlds
-    curves, turns, measured = [], [], []
+    curves, turns, measured, masks = [], [], [], []
     rendered = 0
     tic = time.perf_counter()
     for start in range(0, worlds, chunk):
@@ -364,12 +428,14 @@ def cached_pairs(
         if not path.exists():
             parts = [render_world_pairs(cfg, net, split, w) for w in range(start, stop)]
             tmp = path.with_suffix(".tmp.npz")
-            np.savez(
-                tmp,
-                curves=np.concatenate([p.curves for p in parts]),
-                turns=np.concatenate([p.turns for p in parts]),
-                measured=np.concatenate([p.measured for p in parts]),
-            )
+            arrays = {
+                "curves": np.concatenate([p.curves for p in parts]),
+                "turns": np.concatenate([p.turns for p in parts]),
+                "measured": np.concatenate([p.measured for p in parts]),
+            }
+            if cfg.data.by_ear:
+                arrays["masks"] = np.concatenate([p.masks for p in parts if p.masks is not None])
+            np.savez(tmp, **arrays)
             tmp.rename(path)
             rendered += (stop - start) * cfg.data.pairs_per_world
             rate = rendered / (time.perf_counter() - tic)
@@ -379,10 +445,17 @@ def cached_pairs(
             turns.append(stored["turns"])
             # Chunks written before sweeps existed hold no measurements.
             stored_measured = stored["measured"] if "measured" in stored else None
+            if cfg.data.by_ear:
+                masks.append(stored["masks"])
         if stored_measured is None:
             stored_measured = np.full(turns[-1].shape, np.nan, dtype=np.float32)
         measured.append(stored_measured)
-    return WorldPairs(np.concatenate(curves), np.concatenate(turns), np.concatenate(measured))
+    return WorldPairs(
+        np.concatenate(curves),
+        np.concatenate(turns),
+        np.concatenate(measured),
+        np.concatenate(masks) if masks else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,6 +500,14 @@ def summarise(errors: npt.NDArray, turns: npt.NDArray) -> dict[str, float]:
         if sel.any():
             out[f"mae_{name}_deg"] = float(errors[sel].mean())
             out[f"median_{name}_deg"] = float(np.median(errors[sel]))
+    if (~near).any():
+        # Off by more than 90 deg: the turn's sign taken wrong, the usual failure of pairs that
+        # share no view.
+        wrong_sign = errors[~near] > 90.0
+        out["share_over_90_ge60"] = float(wrong_sign.mean())
+        out["error_share_over_90_ge60"] = float(
+            errors[~near][wrong_sign].sum() / errors[~near].sum()
+        )
     return out
 
 
@@ -448,8 +529,13 @@ def train_head(
     train: tuple[npt.NDArray, npt.NDArray],
     val: tuple[npt.NDArray, npt.NDArray] | None,
     log: Any = print,
+    masks: npt.NDArray | None = None,
 ) -> tuple[CylinderPoseNet, dict[str, Any]]:
-    """Train the head of a new ``CylinderPoseNet`` on cached curves; returns it and metrics."""
+    """Train the head of a new ``CylinderPoseNet`` on cached curves; returns it and metrics.
+
+    masks: (P, bins) for pairs whose turn is NaN in ``train``: the turns the sound allows,
+    learned with the mask-and-sum loss (``audio_turns``), weighted by ``optim.audio_weight``.
+    """
     optim_cfg = cfg.optim
     torch.manual_seed(optim_cfg.seed)
     net = CylinderPoseNet(cfg.model)
@@ -457,6 +543,7 @@ def train_head(
     optimiser = torch.optim.AdamW(params, lr=optim_cfg.lr, weight_decay=optim_cfg.weight_decay)
     curves = torch.from_numpy(train[0].astype(np.float32))
     turns = torch.from_numpy(train[1].astype(np.float32))
+    allowed = None if masks is None else torch.from_numpy(masks.astype(np.float32))
     n = len(turns)
     steps_per_epoch = max(1, math.ceil(n / optim_cfg.batch_size))
     total = optim_cfg.epochs * steps_per_epoch
@@ -476,7 +563,10 @@ def train_head(
             swap = torch.rand(len(idx), generator=generator) < 0.5
             batch = torch.where(swap[:, None, None], torch.flip(curves[idx], dims=[2]), curves[idx])
             target = torch.where(swap, -turns[idx], turns[idx])
-            loss, _ = head_loss(net, batch, target, optim_cfg, mirrored=False)
+            if allowed is None:
+                loss, _ = head_loss(net, batch, target, optim_cfg, mirrored=False)
+            else:
+                loss = _mixed_loss(net, batch, target, allowed[idx], swap, optim_cfg)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -496,6 +586,66 @@ def train_head(
         "train_pairs": n,
     }
     return net.eval(), metrics
+
+
+def _mixed_loss(
+    net: CylinderPoseNet,
+    curves: torch.Tensor,
+    turns: torch.Tensor,
+    masks: torch.Tensor,
+    swap: torch.Tensor,
+    optim: OptimConfig,
+) -> torch.Tensor:
+    """Measured turns (finite) by ``head_loss``, turns heard by ear (NaN, with a mask) by the
+    mask-and-sum loss; each part weighted by its share of the batch."""
+    from slfm_training.audio_turns import mask_and_sum_loss
+
+    measured = torch.isfinite(turns)
+    loss = curves.new_zeros(())
+    if measured.any():
+        part, _ = head_loss(net, curves[measured], turns[measured], optim, mirrored=False)
+        loss = loss + part * measured.float().mean()
+    heard = ~measured
+    if heard.any():
+        # A swapped pair turns the other way: its mask is mirrored about 0 like its curves.
+        allowed = torch.where(swap[heard, None], torch.flip(masks[heard], dims=[1]), masks[heard])
+        logits, _ = net.raw_head_outputs(curves[heard])
+        part = mask_and_sum_loss(logits, allowed)
+        loss = loss + optim.audio_weight * part * heard.float().mean()
+    return loss
+
+
+def by_ear_training_pairs(
+    pairs: WorldPairs, max_turn_deg: float
+) -> tuple[tuple[npt.NDArray, npt.NDArray], npt.NDArray, dict[str, Any]]:
+    """ncc_audio: the pairs measured by NCC on the two views (their turns as targets) and the
+    pairs heard by ear (NaN turn, their masks), and how good both are against the simulator's
+    turns (monitoring only)."""
+    assert pairs.masks is not None
+    finite = np.isfinite(pairs.measured)
+    within = np.abs(np.nan_to_num(pairs.measured)) <= math.radians(max_turn_deg)
+    direct = finite & within
+    heard = ~finite & (pairs.masks.astype(np.float32).max(axis=1) > 0)
+    keep = direct | heard
+    if not keep.any():
+        raise ConfigError("no pair was measured: neither NCC on the two views nor by ear")
+    error = np.degrees(np.abs(pairs.measured[direct] - pairs.turns[direct]))
+    bins = pairs.masks.shape[1]
+    step = 2.0 * max_turn_deg / (bins - 1)
+    truth = np.clip(np.round((np.degrees(pairs.turns) + max_turn_deg) / step), 0, bins - 1)
+    allowed_truth = pairs.masks[heard, truth[heard].astype(int)].astype(np.float32)
+    stats = {
+        "direct_share": float(direct.mean()),
+        "direct_mae_deg": float(error.mean()) if error.size else float("nan"),
+        "direct_share_over_2_deg": float((error > 2.0).mean()) if error.size else float("nan"),
+        "heard_share": float(heard.mean()),
+        # How often the mask allows the true turn (>= half its largest value), and how much of
+        # the turn range it allows: the sound's help on pairs that share no view.
+        "heard_allows_truth": float((allowed_truth >= 0.5).mean()) if heard.any() else 0.0,
+        "heard_allowed_share": float((pairs.masks[heard] >= 0.5).mean()) if heard.any() else 0.0,
+    }
+    targets = np.where(direct, pairs.measured, np.nan).astype(np.float32)
+    return (pairs.curves[keep], targets[keep]), pairs.masks[keep], stats
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,6 +685,10 @@ LABELS = {
         "none: turns measured by chaining dense cylinder correlation along a sweep of frames "
         "between the two views (simulator turns only monitor)"
     ),
+    "ncc_audio": (
+        "none: turns measured by dense cylinder correlation where the two views overlap, and "
+        "by ear (the audio model's directions of a static sound) where they do not"
+    ),
 }
 
 
@@ -570,7 +724,15 @@ def run(cfg: VisualCylinderConfig, log: Any = print, command: str = "") -> dict[
     val = cached_pairs(cfg, "val", cfg.data.val_worlds, log) if cfg.data.val_worlds else None
     data_seconds = time.perf_counter() - tic
     chain: dict[str, Any] = {}
-    if cfg.data.chained:
+    masks = None
+    if cfg.data.by_ear:
+        train, masks, chain = by_ear_training_pairs(pairs, cfg.model.max_turn_deg)
+        log(
+            f"  turns measured on the two views: {chain['direct_share']:.1%} of the pairs "
+            f"(MAE {chain['direct_mae_deg']:.2f} deg); heard by ear: {chain['heard_share']:.1%}"
+            f", the true turn allowed in {chain['heard_allows_truth']:.1%} (monitoring only)"
+        )
+    elif cfg.data.chained:
         train, chain = measured_training_pairs(pairs, cfg.model.max_turn_deg)
         log(
             f"  turns measured along the sweeps: {chain['measured_share']:.1%} of the pairs, "
@@ -579,13 +741,15 @@ def run(cfg: VisualCylinderConfig, log: Any = print, command: str = "") -> dict[
     else:
         train = (pairs.curves, pairs.turns)
     # The reference camera's front end must not be the last world's camera.
-    net, metrics = train_head(cfg, train, (val.curves, val.turns) if val else None, log)
+    net, metrics = train_head(
+        cfg, train, (val.curves, val.turns) if val else None, log, masks=masks
+    )
     net.set_camera(
         cfg.model.hfov_deg, cfg.model.pitch_deg, cfg.model.image_height, cfg.model.image_width
     )
     metrics["data_seconds"] = data_seconds
     if chain:
-        metrics["chained_turns"] = chain
+        metrics["ncc_and_ear_turns" if cfg.data.by_ear else "chained_turns"] = chain
     info = {
         "training": {
             "data": to_mapping(cfg.data),

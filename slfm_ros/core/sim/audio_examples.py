@@ -308,9 +308,14 @@ def render_examples(cfg: AudioExampleConfig, rng: np.random.Generator) -> list[A
 
 
 def render_multiview(
-    cfg: AudioExampleConfig, views: ViewTurns, rng: np.random.Generator
+    cfg: AudioExampleConfig,
+    views: ViewTurns,
+    rng: np.random.Generator,
+    turns: npt.ArrayLike | None = None,
 ) -> MultiViewExample:
-    """One scene heard from ``views.num_views`` receiver yaws (see ``MultiViewExample``).
+    """One scene heard from ``views.num_views`` receiver yaws (see ``MultiViewExample``), or
+    from the yaws ``turns`` (rad, view 0 first and 0) when a caller knows how the robot
+    turned, e.g. between the two images of a camera pair.
 
     View i is the i-th consecutive window of the source signals, rendered with the receiver
     turned to theta_i, as a robot hears a talker while it turns between looks. The receiver's
@@ -321,11 +326,16 @@ def render_multiview(
 
     sr = cfg.sample_rate
     frames = int(round(cfg.window_s * sr))
-    k_views = int(views.num_views)
+    given = None if turns is None else np.asarray(turns, dtype=np.float64)
+    if given is not None and (given.ndim != 1 or given.size < 2 or given[0] != 0.0):
+        raise ConfigError(f"turns: view 0 at 0 and at least two views needed, got {given}")
+    k_views = int(views.num_views) if given is None else given.size
     scene = _draw_scene(cfg, rng, k_views * frames)
-    low, high = (math.radians(v) for v in views.turn_deg)
-    turns = np.zeros(k_views)
-    turns[1:] = rng.uniform(low, high, k_views - 1) * rng.choice([-1.0, 1.0], k_views - 1)
+    if given is None:
+        low, high = (math.radians(v) for v in views.turn_deg)
+        given = np.zeros(k_views)
+        given[1:] = rng.uniform(low, high, k_views - 1) * rng.choice([-1.0, 1.0], k_views - 1)
+    turns = given
     snr = float(rng.uniform(*cfg.snr_db))
     n_freqs = frames // 2 + 1
     gains = [_smooth_gain(rng, n_freqs, cfg.ear_gain_db) for _ in range(2)]
