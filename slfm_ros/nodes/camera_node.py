@@ -308,7 +308,14 @@ class CameraNode(Node):
 
 def _spin_until_finished(node: CameraNode) -> int:
     while rclpy.ok() and not node.finished.is_set():
-        rclpy.spin_once(node, timeout_sec=0.1)
+        try:
+            rclpy.spin_once(node, timeout_sec=0.1)
+        except RuntimeError:
+            if rclpy.ok():
+                raise
+            # A shutdown (Ctrl-C, SIGTERM) landed while a timer was publishing: rclpy then
+            # fails on the invalid context; that is the end asked for.
+            break
     if node.finished.is_set() and rclpy.ok():
         node.publish_last_diagnostics()
     return node.exit_code
