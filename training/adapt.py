@@ -49,6 +49,7 @@ from slfm_ros.core.atomic_io import atomic_write_text
 from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.errors import ConfigError, InputFormatError
+from slfm_ros.core.estimators.cue_audio import CALIBRATED_WIDENING
 from slfm_ros.core.geometry.receiver_calibration import (
     CalibratedReceiver,
     CalibrationError,
@@ -400,6 +401,9 @@ def run_adapt(
         card,
         receiver_input=max_itd_s is not None,
         calibrated_receiver=calibrated,
+        # The calibrated delays match this receiver's correlation, so the refinement may
+        # look for its peak further from the network's answer (cue_audio).
+        lobe_widening=CALIBRATED_WIDENING if calibrated is not None else None,
     )
     metrics = {
         "loss_before": before,

@@ -48,6 +48,7 @@ def load_audio_run(run: str | Path) -> tuple[CueAudioConfig, CueDirectionNet, di
         None
         if data.get("calibrated_receiver") is None
         else CalibratedReceiver.from_dict(dict(data["calibrated_receiver"])),
+        tuple(float(w) for w in decode.get("lobe_widening", [1.0])),
     )
     net = CueDirectionNet(config.net)
     net.load_state_dict(data["net"])

@@ -78,6 +78,14 @@ class AudioNet:
         return bool(self.card.get("receiver_input", True))
 
     @property
+    def lobe_widening(self) -> tuple[float, ...]:
+        """The refinement's successive ranges (``audio.lobe_widening`` of the model)."""
+        if self.model is not None:
+            return tuple(self.model.config.audio.lobe_widening)
+        widening = dict(self.card.get("decode") or {}).get("lobe_widening", [1.0])
+        return tuple(float(w) for w in widening)
+
+    @property
     def calibrated_receiver(self) -> CalibratedReceiver | None:
         """The receiver fitted to the recordings the network was adapted on, if any."""
         if self.model is not None:
@@ -160,6 +168,7 @@ def save_like(
     *,
     receiver_input: bool,
     calibrated_receiver: CalibratedReceiver | None,
+    lobe_widening: tuple[float, ...] | None = None,
 ) -> Path:
     """Write ``net`` into the new folder ``out`` in ``start``'s container: a compact model
     folder (with ``start``'s visual network and card entries, ``card`` added) or a run folder
@@ -167,16 +176,24 @@ def save_like(
     largest delay as input (``audio.receiver_input`` of the model; ``slfm train assemble``
     carries it from a run folder). ``calibrated_receiver``: the receiver fitted to the
     recordings ``net`` learned from (``audio.calibrated_receiver``), None when none was.
-    Returns the folder."""
+    ``lobe_widening``: the refinement's ranges (``audio.lobe_widening``), None keeps
+    ``start``'s. Returns the folder."""
+    widening = start.lobe_widening if lobe_widening is None else tuple(lobe_widening)
     folder = Path(out)
     if start.model is None:
         folder.mkdir(parents=True, exist_ok=True)
         calibrated = None if calibrated_receiver is None else calibrated_receiver.to_dict()
+        decode = {**dict(start.card.get("decode") or {}), "lobe_widening": list(widening)}
         save_audio_net(
             folder / AUDIO_NET_FILE,
             net,
             start.cues,
-            {**card, "receiver_input": receiver_input, "calibrated_receiver": calibrated},
+            {
+                **card,
+                "decode": decode,
+                "receiver_input": receiver_input,
+                "calibrated_receiver": calibrated,
+            },
         )
         return folder
     from dataclasses import replace
@@ -190,6 +207,7 @@ def save_like(
         config.audio,  # type: ignore[arg-type]
         receiver_input=receiver_input,
         calibrated_receiver=calibrated_receiver,
+        lobe_widening=widening,
     )
     config = replace(config, audio=audio)
     return save_model(folder, config, net, start.model.visual_net, card_extra=extra)

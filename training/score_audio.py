@@ -57,6 +57,7 @@ def cue_estimator(
         max_windows=max_windows,
         geometry=geometry,
         lobe_refine_itd=model.lobe_refine_itd if geometry is not None else 0.0,
+        lobe_widening=model.lobe_widening,
     )
 
 

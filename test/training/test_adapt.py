@@ -23,6 +23,7 @@ from slfm_ros.bags.writer import BagWriter
 from slfm_ros.cli import train_cmd
 from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError, InputFormatError
+from slfm_ros.core.estimators.cue_audio import CALIBRATED_WIDENING
 from slfm_ros.core.geometry.interaural import SphericalHeadGeometry
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.cue_direction import CueDirectionNet
@@ -146,7 +147,7 @@ def test_adapt_lowers_the_loss_and_reads_no_ground_truth(
     # Adapted with the receiver unknown and not calibrated: scored and assembled, it runs
     # without it.
     assert load_audio_net(model).receiver_input and not adapted.receiver_input
-    assert adapted.calibrated_receiver is None
+    assert adapted.calibrated_receiver is None and adapted.lobe_widening == (1.0,)
     assert adapted.card["adaptation"]["calibration"] == "not asked for"
     from slfm_training.assemble import load_audio_run
 
@@ -235,6 +236,9 @@ def test_a_model_folder_is_adapted_into_a_new_model_folder(
     true_curve = SphericalHeadGeometry(SETTINGS.head_radius_m).itd(heard)
     assert np.abs(calibrated.geometry().itd(heard) - true_curve).max() < 40e-6
     assert before.config.audio.calibrated_receiver is None
+    # Calibrated delays match the correlation: the refinement may search wider ranges.
+    assert before.config.audio.lobe_widening == (1.0,)
+    assert after.config.audio.lobe_widening == CALIBRATED_WIDENING
     for key, value in before.visual_net.state_dict().items():
         torch.testing.assert_close(after.visual_net.state_dict()[key], value, rtol=0, atol=0)
     changed = [

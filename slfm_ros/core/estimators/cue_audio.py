@@ -16,8 +16,13 @@ lags within that fraction of the largest delay of the network's answer
 (``GccPhatAzimuth.peak_within``): the network is the more robust at choosing the lobe (a strong
 reflection can outweigh the direct sound in the correlation's global peak), the correlation the
 more precise at placing it. The range is set in lags, not degrees, because a reflection's
-spurious peak is a lag away, and near the sides many degrees share almost one lag. Where the
-range holds no peak of its own the network's answer stands.
+spurious peak is a lag away, and near the sides many degrees share almost one lag. With
+``lobe_widening`` (1, 2, 4), a range that holds no peak of its own is followed by ranges two and
+four times as wide: in a room whose reflections bend the cues, the network's answer can be a
+few degrees beyond the narrow range while still on the right side of the correlation's other
+lobes, and its coarse bins are the worse answer there. That needs delays that match the
+receiver (a calibrated one); with a receiver described only roughly the wider ranges land on
+the wrong delays. Where no range holds a peak the network's answer stands.
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ from slfm_ros.core.models.azimuth_bins import CueNetConfig, decode_azimuth, soft
 
 # run_audio(features (B, cues + 2) float32) -> logits (B, n_bins) float32
 LogitRunner = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
+
+
+# The refinement's successive ranges, as multiples of lobe_refine_itd, for a receiver whose
+# delays were calibrated (docstring); the default searches the narrow range only.
+CALIBRATED_WIDENING = (1.0, 2.0, 4.0)
 
 
 def aperture_row(max_itd_s: float | None) -> npt.NDArray[np.float32]:
@@ -68,6 +78,7 @@ class CueAudioEstimator(AudioEstimator):
     geometry:     the receiver's interaural model, None when unknown.
     lobe_refine_itd: with ``geometry``, refine within this fraction of the largest interaural
                   delay (module docstring).
+    lobe_widening: the ranges searched in turn, as multiples of ``lobe_refine_itd``.
     """
 
     name = "slfm"
@@ -82,6 +93,7 @@ class CueAudioEstimator(AudioEstimator):
         silence_dbfs: float = -60.0,
         geometry: InterauralGeometry | None = None,
         lobe_refine_itd: float = 0.0,
+        lobe_widening: tuple[float, ...] = (1.0,),
     ) -> None:
         if max_windows < 1:
             raise ConfigError(f"max_windows must be >= 1, got {max_windows}")
@@ -94,6 +106,9 @@ class CueAudioEstimator(AudioEstimator):
             max_itd_s = geometry.max_itd
         self.aperture = aperture_row(max_itd_s)
         self.lobe_refine_itd = float(lobe_refine_itd)
+        self.lobe_widening = tuple(float(w) for w in lobe_widening)
+        if not self.lobe_widening or self.lobe_widening[0] != 1.0:
+            raise ConfigError(f"lobe_widening must start at 1, got {list(lobe_widening)}")
         self._correlation = (
             GccPhatAzimuth(geometry, silence_dbfs=silence_dbfs)
             if geometry is not None and lobe_refine_itd > 0
@@ -154,20 +169,22 @@ class CueAudioEstimator(AudioEstimator):
         x = resample(arr, sample_rate, rate)
         angle, mass = decode_azimuth(self.distribution(x, rate), self.net, fold=True)
         if self._correlation is not None:
-            refined = self._correlation.peak_within(x, rate, *self._lobe(angle))
+            ranges = [self._lobe(angle, widening) for widening in self.lobe_widening]
+            refined = self._correlation.first_peak_within(x, rate, ranges)
             if refined is not None:
                 return AngleEstimate.from_confidence(refined, mass, "refined")
         return AngleEstimate.from_confidence(angle, mass)
 
-    def _lobe(self, angle: float) -> tuple[float, float]:
-        """The azimuth range (front half-plane) of the lags within ``lobe_refine_itd`` of the
-        largest delay around ``angle``'s lag."""
+    def _lobe(self, angle: float, widening: float = 1.0) -> tuple[float, float]:
+        """The azimuth range (front half-plane) of the lags within ``widening`` x
+        ``lobe_refine_itd`` of the largest delay around ``angle``'s lag."""
         assert self._correlation is not None
         geometry = self._correlation.geometry
         largest = geometry.max_itd
         lag = float(geometry.itd(angle)) / largest
         ends = []
-        for edge, side in ((lag - self.lobe_refine_itd, -1.0), (lag + self.lobe_refine_itd, 1.0)):
+        reach = widening * self.lobe_refine_itd
+        for edge, side in ((lag - reach, -1.0), (lag + reach, 1.0)):
             if abs(edge) >= 1.0:
                 ends.append(side * math.pi / 2)
             else:

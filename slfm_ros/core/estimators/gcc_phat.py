@@ -23,6 +23,7 @@ peak lies within max(1 sample, 10 % of the lag range) of the estimate. Windows q
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -137,21 +138,49 @@ class GccPhatAzimuth(AudioEstimator):
         A learned model that picks the right lobe of a reverberant correlation but places it
         less precisely than the correlation's own peak uses this to refine its answer.
         """
+        return self.first_peak_within(audio, sample_rate, [(low, high)], min_relative_height)
+
+    def first_peak_within(
+        self,
+        audio: npt.NDArray[np.float32],
+        sample_rate: int,
+        ranges: Sequence[tuple[float, float]],
+        min_relative_height: float = 0.3,
+    ) -> float | None:
+        """``peak_within`` of the first of ``ranges`` that holds a peak (None: none does), from
+        one correlation of the clip."""
         arr = np.asarray(audio, dtype=np.float64)
         if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < self.window:
             return None
-        low, high = max(low, -math.pi / 2), min(high, math.pi / 2)
-        if not np.isfinite(arr).all() or not low < high:
+        if not np.isfinite(arr).all():
             return None
         spectra = self._phat_spectra(arr)
         if spectra.shape[0] == 0:
             return None
-        ends = self.geometry.itd(np.array([low, high])) * sample_rate
         # The mean correlation on a 1/8-sample grid from one zero-padded inverse FFT (a
         # band-limited interpolation), then a parabola through the best three grid points.
         curve = np.fft.irfft(spectra.mean(axis=0), n=self.n_fft * _LOBE_UPSAMPLE)
         span = int(np.ceil(self.max_lag_s * sample_rate * _LOBE_UPSAMPLE))
         grid = np.concatenate([curve[-span:], curve[: span + 1]])  # lags -span..span
+        for low, high in ranges:
+            found = self._grid_peak(grid, span, sample_rate, low, high, min_relative_height)
+            if found is not None:
+                return found
+        return None
+
+    def _grid_peak(
+        self,
+        grid: npt.NDArray[np.float64],
+        span: int,
+        sample_rate: int,
+        low: float,
+        high: float,
+        min_relative_height: float,
+    ) -> float | None:
+        low, high = max(low, -math.pi / 2), min(high, math.pi / 2)
+        if not low < high:
+            return None
+        ends = self.geometry.itd(np.array([low, high])) * sample_rate
         first = int(np.ceil(ends[0] * _LOBE_UPSAMPLE)) + span
         last = int(np.floor(ends[1] * _LOBE_UPSAMPLE)) + span
         first, last = max(first, 1), min(last, grid.size - 2)

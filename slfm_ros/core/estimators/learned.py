@@ -39,6 +39,7 @@ def learned_audio_estimator(
         silence_dbfs=silence_dbfs,
         geometry=geometry,
         lobe_refine_itd=config.audio.lobe_refine_itd,
+        lobe_widening=config.audio.lobe_widening,
     )
 
 

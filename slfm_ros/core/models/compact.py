@@ -13,6 +13,7 @@ Both train in CPU minutes and run in a few milliseconds per window or pair. The 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,11 @@ class CueAudioConfig:
           the network's answer (the network picks the lobe, which a reflection can take from
           the correlation's global peak; the correlation places it more precisely than
           3-degree bins); 0 = the network's answer as it is.
+    lobe_widening: the ranges searched in turn, as multiples of ``lobe_refine_itd``, until
+          one holds a peak: (1.0,) searches only the narrow one. ``slfm train adapt`` widens it
+          to (1, 2, 4) for a receiver it calibrated, whose delays then match the correlation
+          (``cue_audio.CALIBRATED_WIDENING``); with a receiver described only roughly, wider
+          ranges would place the answer on the wrong delays.
     receiver_input: whether the network takes the receiver's largest delay when the caller
           knows it; false for a network that learned its ears without it (adapted on a
           robot's recordings with the receiver unknown): the geometry is then not used.
@@ -53,6 +59,7 @@ class CueAudioConfig:
     lobe_refine_itd: float = 0.0
     receiver_input: bool = True
     calibrated_receiver: CalibratedReceiver | None = None
+    lobe_widening: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
         if self.net.input_dim != self.cues.dim:
@@ -65,6 +72,16 @@ class CueAudioConfig:
                 f"audio.lobe_refine_itd must be in [0, 2] (a fraction of the largest interaural "
                 f"delay), got {self.lobe_refine_itd}"
             )
+        widening = tuple(float(w) for w in self.lobe_widening)
+        if (
+            not widening
+            or widening[0] != 1.0
+            or any(b <= a for a, b in itertools.pairwise(widening))
+        ):
+            raise ConfigError(
+                f"audio.lobe_widening must start at 1 and increase, got {list(self.lobe_widening)}"
+            )
+        object.__setattr__(self, "lobe_widening", widening)
 
     @property
     def sample_rate(self) -> int:
@@ -93,6 +110,7 @@ class CueAudioConfig:
             "net": self.net.to_dict(),
             "lobe_refine_itd": self.lobe_refine_itd,
             "receiver_input": self.receiver_input,
+            **({} if self.lobe_widening == (1.0,) else {"lobe_widening": list(self.lobe_widening)}),
             **(
                 {}
                 if self.calibrated_receiver is None
@@ -102,7 +120,14 @@ class CueAudioConfig:
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> CueAudioConfig:
-        known = {"cues", "net", "lobe_refine_itd", "receiver_input", "calibrated_receiver"}
+        known = {
+            "cues",
+            "net",
+            "lobe_refine_itd",
+            "receiver_input",
+            "calibrated_receiver",
+            "lobe_widening",
+        }
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"model.audio: unknown key(s) {unknown}")
@@ -117,6 +142,13 @@ class CueAudioConfig:
             raise ConfigError(
                 f"model.audio.receiver_input: expected true or false, got {receiver_input!r}"
             )
+        widening = data.get("lobe_widening", [1.0])
+        if not isinstance(widening, list | tuple) or not all(
+            isinstance(w, int | float) and not isinstance(w, bool) for w in widening
+        ):
+            raise ConfigError(
+                f"model.audio.lobe_widening: expected a list of numbers, got {widening!r}"
+            )
         calibrated = data.get("calibrated_receiver")
         if calibrated is not None and not isinstance(calibrated, Mapping):
             raise ConfigError(
@@ -128,6 +160,7 @@ class CueAudioConfig:
             float(refine),
             receiver_input,
             None if calibrated is None else CalibratedReceiver.from_dict(dict(calibrated)),
+            tuple(float(w) for w in widening),
         )
 
 

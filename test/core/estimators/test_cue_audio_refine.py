@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from slfm_ros.core.dsp.binaural_cues import CueConfig
-from slfm_ros.core.estimators.cue_audio import CueAudioEstimator
+from slfm_ros.core.estimators.cue_audio import CALIBRATED_WIDENING, CueAudioEstimator
 from slfm_ros.core.geometry.interaural import InterauralGeometry, SphericalHeadGeometry
 from slfm_ros.core.models.azimuth_bins import CueNetConfig
 
@@ -69,3 +69,43 @@ def test_no_refinement_without_a_peak_in_the_lobe_or_without_the_geometry() -> N
     assert math.degrees(far.estimate(audio, RATE).angle) == pytest.approx(-30.0, abs=1.0)
     blind = CueAudioEstimator(CUES, NET, network_saying(44.0), lobe_refine_itd=0.16)
     assert math.degrees(blind.estimate(audio, RATE).angle) == pytest.approx(44.0, abs=1.0)
+
+
+def test_an_answer_beyond_the_narrow_lobe_is_placed_in_a_wider_one() -> None:
+    geometry = SphericalHeadGeometry(0.0875)
+    audio = noise_from(math.radians(40.0), geometry, seed=7)
+    # 15 deg off: beyond 0.16 of the largest delay, within twice that.
+    narrow = CueAudioEstimator(
+        CUES, NET, network_saying(25.0), geometry=geometry, lobe_refine_itd=0.16
+    )
+    assert math.degrees(narrow.estimate(audio, RATE).angle) == pytest.approx(25.0, abs=1.0)
+    widening = CueAudioEstimator(
+        CUES,
+        NET,
+        network_saying(25.0),
+        geometry=geometry,
+        lobe_refine_itd=0.16,
+        lobe_widening=CALIBRATED_WIDENING,
+    )
+    result = widening.estimate(audio, RATE)
+    assert result.reason == "refined"
+    assert math.degrees(result.angle) == pytest.approx(40.0, abs=1.0)
+
+
+def test_the_narrowest_range_with_a_peak_wins_over_a_higher_peak_further_away() -> None:
+    geometry = SphericalHeadGeometry(0.0875)
+    # The source the network points at is the quieter one; a wider range would take the other.
+    audio = noise_from(math.radians(10.0), geometry, seed=3) + 1.5 * noise_from(
+        math.radians(45.0), geometry, seed=4
+    )
+    estimator = CueAudioEstimator(
+        CUES,
+        NET,
+        network_saying(13.0),
+        geometry=geometry,
+        lobe_refine_itd=0.16,
+        lobe_widening=CALIBRATED_WIDENING,
+    )
+    result = estimator.estimate(audio, RATE)
+    assert result.reason == "refined"
+    assert math.degrees(result.angle) == pytest.approx(10.0, abs=1.5)

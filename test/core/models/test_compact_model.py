@@ -58,6 +58,17 @@ def test_config_round_trips_through_the_card_mapping() -> None:
     assert load_model_config(old).audio.lobe_refine_itd == 0.0
     with pytest.raises(ConfigError, match="lobe_refine_itd"):
         CueAudioConfig(lobe_refine_itd=-0.1)
+    widened = CompactModelConfig(
+        audio=CueAudioConfig(lobe_refine_itd=0.16, lobe_widening=(1, 2, 4))
+    )
+    assert load_model_config(widened.to_dict()) == widened
+    assert widened.audio.lobe_widening == (1.0, 2.0, 4.0)
+    # Cards without the key search the narrow range only.
+    assert "lobe_widening" not in refined.to_dict()["audio"]
+    assert load_model_config(refined.to_dict()).audio.lobe_widening == (1.0,)
+    for bad in ((2.0, 4.0), (1.0, 1.0), ()):
+        with pytest.raises(ConfigError, match="lobe_widening"):
+            CueAudioConfig(lobe_widening=bad)
 
 
 def test_weights_load_back_exactly(model_dir: Path) -> None:
