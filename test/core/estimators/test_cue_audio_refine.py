@@ -71,6 +71,18 @@ def test_no_refinement_without_a_peak_in_the_lobe_or_without_the_geometry() -> N
     assert math.degrees(blind.estimate(audio, RATE).angle) == pytest.approx(44.0, abs=1.0)
 
 
+def widening(degrees: float, geometry: InterauralGeometry) -> CueAudioEstimator:
+    """An estimator whose network answers ``degrees``, refining as a calibrated receiver's."""
+    return CueAudioEstimator(
+        CUES,
+        NET,
+        network_saying(degrees),
+        geometry=geometry,
+        lobe_refine_itd=0.16,
+        lobe_widening=CALIBRATED_WIDENING,
+    )
+
+
 def test_an_answer_beyond_the_narrow_lobe_is_placed_in_a_wider_one() -> None:
     geometry = SphericalHeadGeometry(0.0875)
     audio = noise_from(math.radians(40.0), geometry, seed=7)
@@ -79,15 +91,7 @@ def test_an_answer_beyond_the_narrow_lobe_is_placed_in_a_wider_one() -> None:
         CUES, NET, network_saying(25.0), geometry=geometry, lobe_refine_itd=0.16
     )
     assert math.degrees(narrow.estimate(audio, RATE).angle) == pytest.approx(25.0, abs=1.0)
-    widening = CueAudioEstimator(
-        CUES,
-        NET,
-        network_saying(25.0),
-        geometry=geometry,
-        lobe_refine_itd=0.16,
-        lobe_widening=CALIBRATED_WIDENING,
-    )
-    result = widening.estimate(audio, RATE)
+    result = widening(25.0, geometry).estimate(audio, RATE)
     assert result.reason == "refined"
     assert math.degrees(result.angle) == pytest.approx(40.0, abs=1.0)
 
@@ -98,14 +102,6 @@ def test_the_narrowest_range_with_a_peak_wins_over_a_higher_peak_further_away() 
     audio = noise_from(math.radians(10.0), geometry, seed=3) + 1.5 * noise_from(
         math.radians(45.0), geometry, seed=4
     )
-    estimator = CueAudioEstimator(
-        CUES,
-        NET,
-        network_saying(13.0),
-        geometry=geometry,
-        lobe_refine_itd=0.16,
-        lobe_widening=CALIBRATED_WIDENING,
-    )
-    result = estimator.estimate(audio, RATE)
+    result = widening(13.0, geometry).estimate(audio, RATE)
     assert result.reason == "refined"
     assert math.degrees(result.angle) == pytest.approx(10.0, abs=1.5)
