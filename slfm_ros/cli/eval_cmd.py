@@ -250,7 +250,11 @@ def _run_audio(args: argparse.Namespace) -> int:
     list_audio_files(args.sources)  # a missing or empty folder fails before any rendering
     if args.hrtf is not None:
         receiver = hrtf_receiver(args.hrtf)
-        delays = receiver.geometry if args.delays == "sphere" else measured_receiver(args.hrtf)
+        delays = (
+            receiver.geometry
+            if args.delays == "sphere"
+            else measured_receiver(args.hrtf, 0.5 * args.sample_rate)
+        )
         estimator = build_audio_estimator(args.estimator, delays, args.model, args.backend)
         result = evaluate_hrtf(args.hrtf, args.sources, estimator, protocol, receiver=receiver)
         title = f"audio: {args.hrtf} ({args.reverb}, {args.delays} delays)"

@@ -77,7 +77,8 @@ def receiver_geometry(config: PipelineConfig) -> InterauralGeometry:
     ``hrtf_path`` (ConfigError when it cannot be read)."""
     if config.receiver == "measured":
         try:
-            return measured_receiver(config.hrtf_path)
+            # The node analyses up to half its estimator rate; so does the curve.
+            return measured_receiver(config.hrtf_path, 0.5 * config.estimator_sample_rate)
         except InputFormatError as exc:
             raise ConfigError(f"receiver: measured: {exc}") from exc
     if config.receiver == "calibrated":
