@@ -40,6 +40,7 @@ from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator, screen_
 from slfm_ros.core.estimators.gcc_phat import GccPhatAzimuth
 from slfm_ros.core.geometry.interaural import InterauralGeometry
 from slfm_ros.core.models.azimuth_bins import CueNetConfig, decode_azimuth, softmax
+from slfm_ros.core.models.compact import checked_widening
 
 # run_audio(features (B, cues + 2) float32) -> logits (B, n_bins) float32
 LogitRunner = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
@@ -106,9 +107,7 @@ class CueAudioEstimator(AudioEstimator):
             max_itd_s = geometry.max_itd
         self.aperture = aperture_row(max_itd_s)
         self.lobe_refine_itd = float(lobe_refine_itd)
-        self.lobe_widening = tuple(float(w) for w in lobe_widening)
-        if not self.lobe_widening or self.lobe_widening[0] != 1.0:
-            raise ConfigError(f"lobe_widening must start at 1, got {list(lobe_widening)}")
+        self.lobe_widening = checked_widening(lobe_widening)
         self._correlation = (
             GccPhatAzimuth(geometry, silence_dbfs=silence_dbfs)
             if geometry is not None and lobe_refine_itd > 0

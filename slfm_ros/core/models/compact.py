@@ -14,7 +14,7 @@ Both train in CPU minutes and run in a few milliseconds per window or pair. The 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,14 @@ from slfm_ros.core.models.azimuth_bins import APERTURE_DIM, CueNetConfig
 from slfm_ros.core.models.cylinder_config import CylinderPoseConfig
 
 FAMILY = "compact"
+
+
+def checked_widening(values: Sequence[float]) -> tuple[float, ...]:
+    """``audio.lobe_widening`` as floats; ConfigError unless it starts at 1 and increases."""
+    widening = tuple(float(w) for w in values)
+    if not widening or widening[0] != 1.0 or any(b <= a for a, b in itertools.pairwise(widening)):
+        raise ConfigError(f"audio.lobe_widening must start at 1 and increase, got {list(values)}")
+    return widening
 
 
 @dataclass(frozen=True)
@@ -72,16 +80,7 @@ class CueAudioConfig:
                 f"audio.lobe_refine_itd must be in [0, 2] (a fraction of the largest interaural "
                 f"delay), got {self.lobe_refine_itd}"
             )
-        widening = tuple(float(w) for w in self.lobe_widening)
-        if (
-            not widening
-            or widening[0] != 1.0
-            or any(b <= a for a, b in itertools.pairwise(widening))
-        ):
-            raise ConfigError(
-                f"audio.lobe_widening must start at 1 and increase, got {list(self.lobe_widening)}"
-            )
-        object.__setattr__(self, "lobe_widening", widening)
+        object.__setattr__(self, "lobe_widening", checked_widening(self.lobe_widening))
 
     @property
     def sample_rate(self) -> int:
