@@ -2,11 +2,12 @@
 
 ``slfm train assemble --audio RUN --visual RUN --out DIR [--metrics FILE.json] [--name NAME]``
 reads ``RUN/audio_net.pt`` (``slfm train audio``; or the audio network of a model folder, to
-pair it with another visual network) and the visual run folder
-(``slfm train visual``), and writes DIR with ``save_model``: ``weights.pt`` and a card that
-says which labels trained each network, the data, seeds and commands of both runs, and the
-evaluation figures of ``--metrics`` (a JSON mapping, e.g. the ``--json`` output of
-``slfm eval``). An existing folder holding another model is never overwritten.
+pair it with another visual network) and the visual run folder (the cylinder pose stage; or
+the visual network of a model folder, to pair it with another audio network), and writes DIR
+with ``save_model``: ``weights.pt`` and a card that says which labels trained each network,
+the data, seeds and commands of both runs, and the evaluation figures of ``--metrics`` (a JSON
+mapping, e.g. the ``--json`` output of ``slfm eval``). An existing folder holding another model
+is never overwritten.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.checkpoint import save_model
 from slfm_ros.core.models.compact import CompactModelConfig, CueAudioConfig
 from slfm_ros.core.models.cue_direction import CueDirectionNet
+from slfm_ros.core.models.cylinder_pose import CylinderPoseNet
 from slfm_training.audio_run import AUDIO_NET_FILE
 
 
@@ -71,6 +73,24 @@ def _model_audio(folder: Path) -> tuple[CueAudioConfig, CueDirectionNet, dict[st
     return loaded.model.config.audio, loaded.net, info
 
 
+def _model_visual(folder: Path) -> tuple[CylinderPoseNet, dict[str, Any]]:
+    """The visual network of a compact model folder and its card's visual stage."""
+    from slfm_ros.core.models.checkpoint import load_model
+
+    card = load_yaml_mapping(folder / "card.yaml")
+    if card.get("family") != "compact":
+        raise ModelError(f"{folder} holds no compact model: give a visual run or model folder")
+    visual_net = load_model(folder, map_location="cpu").visual_net
+    if not isinstance(visual_net, CylinderPoseNet):
+        raise ModelError(f"{folder}: its visual network is not a cylinder pose network")
+    info = dict((card.get("stages") or {}).get("visual") or {})
+    labels = card.get("labels_by_network") or card.get("labels") or {}
+    if isinstance(labels, dict) and "visual" in labels:
+        info.setdefault("labels", labels["visual"])
+    info.setdefault("command", f"(the visual network of {folder})")
+    return visual_net.eval(), info
+
+
 def assemble(
     audio_run: str | Path,
     visual_run: str | Path,
@@ -86,11 +106,16 @@ def assemble(
     )
 
     audio_cfg, audio_net, audio_info = load_audio_run(audio_run)
-    visual_net = load_cylinder_pose(visual_run)
-    visual_run_info = load_yaml_mapping(Path(visual_run) / CONFIG_FILE)
-    visual_info = dict(visual_run_info.get("training") or {})
-    visual_info["metrics"] = visual_run_info.get("metrics")
-    visual_info["command"] = visual_info.get("command") or RECIPE_COMMAND
+    if (Path(visual_run) / "card.yaml").is_file() and not (
+        Path(visual_run) / CONFIG_FILE
+    ).is_file():
+        visual_net, visual_info = _model_visual(Path(visual_run))
+    else:
+        visual_net = load_cylinder_pose(visual_run)
+        visual_run_info = load_yaml_mapping(Path(visual_run) / CONFIG_FILE)
+        visual_info = dict(visual_run_info.get("training") or {})
+        visual_info["metrics"] = visual_run_info.get("metrics")
+        visual_info["command"] = visual_info.get("command") or RECIPE_COMMAND
     config = CompactModelConfig(audio_cfg, visual_net.cfg, name)
     labels = {
         "audio": str(audio_info.pop("labels")),

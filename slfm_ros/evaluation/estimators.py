@@ -1,13 +1,14 @@
 """Build the estimators an evaluation runs: classical ones by name, learned ones from a model.
 
-Audio names: "classic" (= "gcc_phat"), "gcc_phat", "iid", "srp_phat", "music", "slfm", "auto".
+Audio names: "classic" (= the node's classical default, "gcc_phat_onset"), "gcc_phat",
+"gcc_phat_onset", "iid", "srp_phat", "music", "slfm", "auto".
 Visual kinds: "classic" (``feature`` "orb" or "sift" feature matching, or "cylinder", the dense
 cylindrical correlation), "slfm", "auto".
 
 "auto" is what ``estimator: auto`` runs on the robot: the learned estimate and the classical one
-(GCC-PHAT; the ``feature`` matcher) fused per clip or pair by their confidences. The learned
-audio model of the compact family is told the receiver's largest interaural delay from the
-same geometry the classical estimators get, as the node tells it from its parameters.
+(onset-weighted GCC-PHAT; the ``feature`` matcher) fused per clip or pair by their confidences.
+The learned audio model of the compact family is told the receiver's largest interaural delay
+from the same geometry the classical estimators get, as the node tells it from its parameters.
 
 "slfm" loads the model through ``slfm_ros.core.backends.create_runners``, the same inference
 path the node and the benchmark use, on the ``backend`` asked for ("auto" picks the best one
@@ -24,16 +25,26 @@ from typing import TYPE_CHECKING
 from slfm_ros.core.errors import ConfigError, ModelError
 from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
 from slfm_ros.core.geometry.interaural import InterauralGeometry
+from slfm_ros.core.streaming.config import CLASSIC_AUDIO
 
 if TYPE_CHECKING:
     from slfm_ros.core.backends import Runners
 
-AUDIO_CHOICES = ("classic", "gcc_phat", "iid", "srp_phat", "music", "slfm", "auto")
+AUDIO_CHOICES = (
+    "classic",
+    "gcc_phat",
+    "gcc_phat_onset",
+    "iid",
+    "srp_phat",
+    "music",
+    "slfm",
+    "auto",
+)
 VISUAL_CHOICES = ("classic", "slfm", "auto")
 FEATURE_CHOICES = ("orb", "sift", "cylinder")
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
 # Estimators that map a delay to an angle and therefore need the receiver geometry.
-_GEOMETRY_AWARE = ("gcc_phat", "srp_phat", "music")
+_GEOMETRY_AWARE = ("gcc_phat", "gcc_phat_onset", "srp_phat", "music")
 
 # One backend per (model folder, backend name): an evaluation of both networks loads the model
 # once, and a TensorRT engine is built once per process.
@@ -108,10 +119,10 @@ def build_audio_estimator(
             return learned
         from slfm_ros.core.estimators.combined import FusedAudioEstimator
 
-        return FusedAudioEstimator(learned, build_audio_estimator("gcc_phat", geometry))
+        return FusedAudioEstimator(learned, build_audio_estimator(CLASSIC_AUDIO, geometry))
     from slfm_ros.core.estimators.registry import make_audio_estimator
 
-    name = "gcc_phat" if name == "classic" else name
+    name = CLASSIC_AUDIO if name == "classic" else name
     params = {"geometry": geometry} if name in _GEOMETRY_AWARE else {}
     return make_audio_estimator(name, **params)
 
@@ -160,4 +171,4 @@ def visual_label(kind: str, feature: str) -> str:
 
 
 def audio_label(name: str) -> str:
-    return "gcc_phat" if name == "classic" else name
+    return CLASSIC_AUDIO if name == "classic" else name

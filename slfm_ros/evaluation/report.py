@@ -4,8 +4,8 @@
 
 - the learned model (row "slfm") and any further models (``--compare LABEL=DIR``), audio and
   camera yaw, through the same inference backends the node uses;
-- classical baselines: audio ones (gcc_phat, iid, srp_phat, music) fill only the audio
-  columns, visual ones (orb, sift, cylinder) only the yaw columns.
+- classical baselines: audio ones (gcc_phat_onset, gcc_phat, iid, srp_phat, music) fill only the
+  audio columns, visual ones (orb, sift, cylinder) only the yaw columns.
 
 Every row is scored by ``evaluate_synthetic`` with the protocol of ``metrics`` (audio errors
 front-folded; declined estimates count as a 0 rad prediction, and the valid fraction says how
@@ -50,9 +50,9 @@ if TYPE_CHECKING:
     from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
     from slfm_ros.evaluation.synthetic_eval import AudioFactory, SyntheticResult
 
-AUDIO_BASELINES = ("gcc_phat", "iid", "srp_phat", "music")
+AUDIO_BASELINES = ("gcc_phat", "gcc_phat_onset", "iid", "srp_phat", "music")
 VISUAL_BASELINES = ("orb", "sift", "cylinder")
-DEFAULT_BASELINES = ("gcc_phat", "iid", "orb")
+DEFAULT_BASELINES = ("gcc_phat_onset", "gcc_phat", "iid", "orb")
 LEARNED_LABEL = "slfm"
 
 RESULTS_MD = "results.md"

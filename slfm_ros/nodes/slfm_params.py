@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from slfm_ros.core.streaming.config import RECEIVERS
+from slfm_ros.core.streaming.config import CLASSIC_AUDIO, RECEIVERS
 from slfm_ros.core.tracking.bearing_tracker import TrackerConfig
 from slfm_ros.core.tracking.rotation_source import ROTATION_SOURCES, RotationConfig
 from slfm_ros.nodes.param_spec import NodeSpec, ParamSpec
 
-AUDIO_ESTIMATORS = ("gcc_phat", "iid", "srp_phat", "music")
+AUDIO_ESTIMATORS = ("gcc_phat", "gcc_phat_onset", "iid", "srp_phat", "music")
 VISUAL_ESTIMATORS = ("orb", "sift")
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 DIRECTION_OUTPUTS = ("tracked", "folded")
@@ -136,8 +136,10 @@ SLFM_NODE = NodeSpec(
         ),
         ParamSpec(
             "audio_estimator",
-            "gcc_phat",
-            "Classical sound-direction estimator (used by estimator=classic and as fallback)",
+            CLASSIC_AUDIO,
+            "Classical sound-direction estimator (used by estimator=classic, as fallback and "
+            "as the classical half of estimator=auto); gcc_phat_onset = GCC-PHAT weighted to "
+            "the sound's onsets (robust to room reflections), gcc_phat = every frame alike",
             choices=AUDIO_ESTIMATORS,
         ),
         ParamSpec(

@@ -14,10 +14,16 @@ spectrograms, so a small network on top learns in CPU minutes:
                          positive when the left channel is louder.
     level    (n_bands,)  band level relative to the window's mean band level (log10 units,
                          clipped to [-4, 2]): tells the network which bands carry the source.
+    gcc_all  (n_lags,)   only with ``gcc_weighting: onset``: then ``gcc`` is the curve of the
+                         onsets alone (``slfm_ros.core.dsp.precedence``: each frame and bin
+                         weighted by how far its power rises above the recent past, where the
+                         direct sound dominates its reflections) and this one weights every
+                         frame alike, for sounds without onsets (steady noise, a held note).
 
-Order in the vector: gcc, ipd_cos, ipd_sin, coherence, ild, level. Swapping the channels maps
-the vector to ``mirror_cues``: gcc reversed, ipd_sin and ild negated, the rest unchanged; the
-true azimuth phi becomes -phi, which the trainer uses as free augmentation.
+Order in the vector: gcc, ipd_cos, ipd_sin, coherence, ild, level[, gcc_all]. Swapping the
+channels maps the vector to ``mirror_cues``: the lag curves reversed, ipd_sin and ild negated,
+the rest unchanged; the true azimuth phi becomes -phi, which the trainer uses as free
+augmentation.
 
 Channel 0 is the left ear (REP-103: +y is left).
 """
@@ -32,6 +38,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from slfm_ros.core.dsp.precedence import check_onset_settings, hop_decay, onset_weights
 from slfm_ros.core.errors import ConfigError, InputFormatError
 
 Float32 = npt.NDArray[np.float32]
@@ -40,6 +47,10 @@ ILD_SCALE_DB = 10.0
 FRONT_END_VERSION = 2
 _PHAT_FLOOR = 1e-3
 _POWER_FLOOR = 1e-12
+GCC_WEIGHTINGS = ("phat", "onset")
+# An onset curve is divided by its total weight plus this share of the frame-bin count, so a
+# window with hardly any onset gives a flat curve instead of a few bins' noise.
+_ONSET_WEIGHT_FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,11 @@ class CueConfig:
     lag_oversample: lag grid points per sample period.
     n_bands:        log-spaced bands of the per-band cues.
     f_min_hz, f_max_hz: band range, Hz.
+    gcc_weighting:  "phat": the lag curve weights every frame alike; "onset": the lag curve
+                    of the onsets first, the plain one appended (module docstring).
+    onset_memory_s: "onset": time constant of the smoothed past power, s (how long a
+                    reflection tail keeps a bin from counting as an onset).
+    onset_rise:     "onset": a bin counts fully when its power is this many times its past.
     """
 
     sample_rate: int = 16000
@@ -65,6 +81,9 @@ class CueConfig:
     n_bands: int = 32
     f_min_hz: float = 100.0
     f_max_hz: float = 7800.0
+    gcc_weighting: str = "phat"
+    onset_memory_s: float = 0.023
+    onset_rise: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("sample_rate", "window_samples", "n_fft", "hop", "lag_oversample", "n_bands"):
@@ -85,6 +104,15 @@ class CueConfig:
             )
         if self.n_bands > self.n_fft // 2:
             raise ConfigError(f"cues.n_bands ({self.n_bands}) exceeds the STFT's bins")
+        if self.gcc_weighting not in GCC_WEIGHTINGS:
+            raise ConfigError(
+                f"cues.gcc_weighting must be one of {GCC_WEIGHTINGS}, got {self.gcc_weighting!r}"
+            )
+        check_onset_settings(self.onset_memory_s, self.onset_rise, "cues")
+
+    @property
+    def onset(self) -> bool:
+        return self.gcc_weighting == "onset"
 
     @property
     def half_lags(self) -> int:
@@ -96,14 +124,19 @@ class CueConfig:
 
     @property
     def dim(self) -> int:
-        return self.n_lags + 5 * self.n_bands
+        return self.n_lags * (2 if self.onset else 1) + 5 * self.n_bands
 
     @property
     def window_seconds(self) -> float:
         return self.window_samples / self.sample_rate
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.onset:
+            # Cards and cache keys of plain front ends stay as they were before these keys.
+            for key in ("gcc_weighting", "onset_memory_s", "onset_rise"):
+                del out[key]
+        return out
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> CueConfig:
@@ -168,9 +201,17 @@ def cues_from_spectra(left: np.ndarray, right: np.ndarray, cfg: CueConfig) -> Fl
     cross = right * np.conj(left)  # peaks at lag t_right - t_left
     magnitude = np.abs(cross)
     floor = np.float32(_PHAT_FLOOR * float(magnitude.mean()) + _POWER_FLOOR)
-    phat = (cross / np.maximum(magnitude, floor)).mean(axis=0)
+    phat_frames = cross / np.maximum(magnitude, floor)
     used = band >= 0
-    gcc = (phat[used] @ steer[used]).real / max(int(used.sum()), 1)
+    gcc = (phat_frames.mean(axis=0)[used] @ steer[used]).real / max(int(used.sum()), 1)
+    curves = [gcc]
+    if cfg.onset:
+        power = left.real**2 + left.imag**2 + right.real**2 + right.imag**2
+        decay = hop_decay(cfg.onset_memory_s, cfg.hop / cfg.sample_rate)
+        weights = onset_weights(power, decay, cfg.onset_rise)[:, used]
+        total = float(weights.sum()) + _ONSET_WEIGHT_FLOOR * weights.size
+        onset_phat = (weights * phat_frames[:, used]).sum(axis=0) / total
+        curves = [(onset_phat @ steer[used]).real, gcc]
 
     member = _band_matrix(cfg)
     b_cross = cross.sum(axis=0) @ member
@@ -183,7 +224,15 @@ def cues_from_spectra(left: np.ndarray, right: np.ndarray, cfg: CueConfig) -> Fl
     level = np.log10(b_left + b_right)
     level = np.clip(level - level.mean(), -4.0, 2.0)
     out = np.concatenate(
-        [gcc, direction.real, direction.imag, np.clip(coherence, 0.0, 1.0), ild, level]
+        [
+            curves[0],
+            direction.real,
+            direction.imag,
+            np.clip(coherence, 0.0, 1.0),
+            ild,
+            level,
+            *curves[1:],
+        ]
     )
     return out.astype(np.float32)
 
@@ -200,7 +249,9 @@ def mirror_cues(cues: npt.ArrayLike, cfg: CueConfig) -> Float32:
     if x.shape[-1] != cfg.dim:
         raise InputFormatError(f"expected cue vectors of {cfg.dim} values, got {x.shape[-1]}")
     parts = cue_slices(cfg)
-    x[..., parts["gcc"]] = x[..., parts["gcc"]][..., ::-1]
+    for name in ("gcc", "gcc_all"):
+        if name in parts:
+            x[..., parts[name]] = x[..., parts[name]][..., ::-1]
     x[..., parts["ipd_sin"]] *= -1.0
     x[..., parts["ild"]] *= -1.0
     return x
@@ -213,4 +264,6 @@ def cue_slices(cfg: CueConfig) -> dict[str, slice]:
     out = {"gcc": slice(0, n)}
     for k, name in enumerate(names):
         out[name] = slice(n + k * b, n + (k + 1) * b)
+    if cfg.onset:
+        out["gcc_all"] = slice(n + 5 * b, 2 * n + 5 * b)
     return out

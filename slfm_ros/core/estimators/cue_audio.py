@@ -37,7 +37,7 @@ from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.errors import ConfigError, InputFormatError, ModelError
 from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator, screen_binaural
-from slfm_ros.core.estimators.gcc_phat import GccPhatAzimuth
+from slfm_ros.core.estimators.gcc_phat import ONSET_SETTINGS, GccPhatAzimuth
 from slfm_ros.core.geometry.interaural import InterauralGeometry
 from slfm_ros.core.models.azimuth_bins import CueNetConfig, decode_azimuth, softmax
 from slfm_ros.core.models.compact import checked_widening
@@ -108,8 +108,10 @@ class CueAudioEstimator(AudioEstimator):
         self.aperture = aperture_row(max_itd_s)
         self.lobe_refine_itd = float(lobe_refine_itd)
         self.lobe_widening = checked_widening(lobe_widening)
+        # A model that reads the onsets' correlation refines on the onsets' correlation too.
+        weighting = ONSET_SETTINGS if cues.onset else {}
         self._correlation = (
-            GccPhatAzimuth(geometry, silence_dbfs=silence_dbfs)
+            GccPhatAzimuth(geometry, silence_dbfs=silence_dbfs, **weighting)
             if geometry is not None and lobe_refine_itd > 0
             else None
         )

@@ -1,8 +1,10 @@
 """Name -> factory registries of the classical estimators.
 
-Audio: "gcc_phat" (GccPhatAzimuth), "iid" (IidLeftRight), "srp_phat" (pyroomacoustics SRP-PHAT),
-"music" (pyroomacoustics NormMUSIC: MUSIC with per-frequency normalisation, which is far less
-prone to single-bin outliers than plain MUSIC; pass algorithm="MUSIC" for the plain one).
+Audio: "gcc_phat" (GccPhatAzimuth), "gcc_phat_onset" (the same, onset-weighted: trusts the
+direct sound over a room's reflections), "iid" (IidLeftRight), "srp_phat" (pyroomacoustics
+SRP-PHAT), "music" (pyroomacoustics NormMUSIC: MUSIC with per-frequency normalisation, which
+is far less prone to single-bin outliers than plain MUSIC; pass algorithm="MUSIC" for the plain
+one).
 Visual: "orb", "sift" (FeatureMatchingYaw: feature matching + rotation-only homography),
 "cylinder" (CylinderNccYaw: dense NCC of cylindrical reprojections over all yaw shifts).
 Parameters are checked against the estimator's constructor, so a misspelt key fails with the
@@ -18,7 +20,7 @@ from typing import Any
 
 from slfm_ros.core.errors import ConfigError
 from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
-from slfm_ros.core.estimators.gcc_phat import GccPhatAzimuth
+from slfm_ros.core.estimators.gcc_phat import ONSET_SETTINGS, GccPhatAzimuth
 from slfm_ros.core.estimators.iid_lr import IidLeftRight
 from slfm_ros.core.estimators.srp import PyroomacousticsDoa
 
@@ -50,6 +52,7 @@ def _feature_yaw(detector: str) -> Callable[..., VisualEstimator]:
 
 AUDIO_ESTIMATORS: Mapping[str, Callable[..., AudioEstimator]] = {
     "gcc_phat": GccPhatAzimuth,
+    "gcc_phat_onset": partial(GccPhatAzimuth, **ONSET_SETTINGS),
     "iid": IidLeftRight,
     "srp_phat": partial(PyroomacousticsDoa, algorithm="SRP"),
     "music": partial(PyroomacousticsDoa, algorithm="NormMUSIC"),

@@ -13,6 +13,9 @@ from slfm_ros.core.errors import ConfigError
 
 # The interaural models a node can be given (estimator_setup.receiver_geometry).
 RECEIVERS = ("free_field", "spherical_head", "measured", "calibrated")
+# The classical sound-direction estimator of `estimator: classic`, the fallback and the partner
+# of `estimator: auto`: GCC-PHAT weighted to the onsets, which in a room carry the direct sound.
+CLASSIC_AUDIO = "gcc_phat_onset"
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class PipelineConfig:
     gap_tolerance_s: float = 0.005
     max_gap_fill_s: float = 0.5
     estimator: str = "auto"
-    audio_estimator: str = "gcc_phat"
+    audio_estimator: str = CLASSIC_AUDIO
     visual_estimator: str = "orb"
     backend: str = "auto"
     model_dir: str = ""

@@ -34,7 +34,7 @@ CARD_FILE = "card.yaml"
 # The model a folder of several models stands for.
 DEFAULT_MODEL = "default"
 # Classical audio estimators that take a receiver geometry.
-_GEOMETRY_ESTIMATORS = ("gcc_phat", "srp_phat", "music")
+_GEOMETRY_ESTIMATORS = ("gcc_phat", "gcc_phat_onset", "srp_phat", "music")
 
 
 @dataclass

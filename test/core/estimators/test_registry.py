@@ -16,11 +16,11 @@ from slfm_ros.core.geometry.interaural import FreeFieldPair
 
 
 def test_names() -> None:
-    assert set(AUDIO_ESTIMATORS) == {"gcc_phat", "iid", "srp_phat", "music"}
+    assert set(AUDIO_ESTIMATORS) == {"gcc_phat", "gcc_phat_onset", "iid", "srp_phat", "music"}
     assert set(VISUAL_ESTIMATORS) == {"orb", "sift", "cylinder"}
 
 
-@pytest.mark.parametrize("name", ["gcc_phat", "iid", "srp_phat", "music"])
+@pytest.mark.parametrize("name", ["gcc_phat", "gcc_phat_onset", "iid", "srp_phat", "music"])
 def test_every_audio_name_builds(name: str) -> None:
     assert isinstance(make_audio_estimator(name), AudioEstimator)
 
@@ -35,7 +35,7 @@ def test_parameters_pass_through() -> None:
 
 
 def test_unknown_name_lists_known() -> None:
-    with pytest.raises(ConfigError, match="gcc_phat, iid, music, srp_phat"):
+    with pytest.raises(ConfigError, match="gcc_phat, gcc_phat_onset, iid, music, srp_phat"):
         make_audio_estimator("beamformer")
     with pytest.raises(ConfigError, match="cylinder, orb, sift"):
         make_visual_estimator("akaze")
