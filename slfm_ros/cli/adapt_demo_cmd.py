@@ -8,8 +8,10 @@ recordings, without labels, and is scored before and after on fresh recordings.
 2. Adapts the model's audio network on them (``slfm train adapt``) into OUT/adapted.
 3. Records fresh bags of other scenes through the same receiver, with ground truth, and
    replays them through slfm_node (``slfm bag eval``) with the model before and after
-   adapting (alone, and fused with GCC-PHAT as ``estimator: auto``, the node's default), and
-   with GCC-PHAT given the node's default receiver, the receiver adapt calibrated from the
+   adapting (alone, and fused with the classical estimator as ``estimator: auto``, the node's
+   default), and with the classical estimator (``estimator: classic``: the node's
+   ``audio_estimator``, onset-weighted GCC-PHAT by default) given the node's default
+   receiver, the receiver adapt calibrated from the
    turning bags, and the true one (for a measured head: its own HRIRs' delay curve,
    ``receiver: measured``).
 
@@ -53,10 +55,10 @@ ROWS = (
 ROW_LABELS = {
     "before": "model before adapting",
     "after": "model after adapting",
-    "after_auto": "after, fused with GCC-PHAT (auto)",
-    "gcc_phat_default": "GCC-PHAT, node's default receiver",
-    "gcc_phat_calibrated": "GCC-PHAT, calibrated receiver",
-    "gcc_phat_true": "GCC-PHAT, true receiver geometry",
+    "after_auto": "after, fused with the classical (auto)",
+    "gcc_phat_default": "classical, node's default receiver",
+    "gcc_phat_calibrated": "classical, calibrated receiver",
+    "gcc_phat_true": "classical, true receiver geometry",
 }
 
 

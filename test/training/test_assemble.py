@@ -63,3 +63,21 @@ def test_a_model_folder_gives_its_audio_network_to_a_new_model(tmp_path: Path) -
     for key, value in first.audio_net.state_dict().items():
         torch.testing.assert_close(second.audio_net.state_dict()[key], value)
     assert second.card["stages"]["audio"]["data"] == {"train_seed": 3}
+
+
+def test_a_model_folder_gives_its_visual_network_to_a_new_model(tmp_path: Path) -> None:
+    audio_run, visual_run = _runs(tmp_path, "simulator azimuths", "simulator")
+    first = load_model(assemble(audio_run, visual_run, tmp_path / "first", name="first"))
+    # A new audio network (another front end) paired with the first model's visual network.
+    torch.manual_seed(2)
+    onset = CueConfig(gcc_weighting="onset")
+    audio = CueDirectionNet(CueNetConfig(input_dim=onset.dim, hidden=(16,), n_bins=72))
+    (tmp_path / "new_audio").mkdir()
+    save_audio_net(tmp_path / "new_audio" / "audio_net.pt", audio, onset, {"labels": "sim"})
+    second = load_model(assemble(tmp_path / "new_audio", tmp_path / "first", tmp_path / "second"))
+    assert second.config.visual == first.config.visual
+    assert second.config.audio.cues == onset
+    for key, value in first.visual_net.state_dict().items():
+        torch.testing.assert_close(second.visual_net.state_dict()[key], value)
+    assert second.card["labels_by_network"]["visual"] == LABELS["simulator"]
+    assert second.card["stages"]["visual"]["optim"] == {"seed": 5}
