@@ -7,7 +7,7 @@
         [--estimator classic|gcc_phat|gcc_phat_onset|iid|srp_phat|music|slfm] [--model DIR] [--json]
     slfm eval synthetic --data DIR [--estimator ...] [--visual-estimator orb|sift|cylinder] [--json]
     slfm eval report --data DIR [--model DIR] [--backend auto|tensorrt|onnxruntime|torch]
-        [--compare LABEL=DIR ...] [--baselines gcc_phat_onset,gcc_phat,iid,orb] [--limit N]
+        [--compare LABEL=DIR ...] [--baselines gcc_phat,gcc_phat_onset,iid,orb] [--limit N]
         [--out DIR] [--json]
 
 With --json one JSON object goes to stdout: ``n`` and, for audio, azimuth_mae_deg,
@@ -101,8 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--estimator",
         choices=AUDIO_CHOICES,
         default="auto",
-        help="auto (default): the shipped model fused with onset-weighted GCC-PHAT; slfm: the "
-        "model alone; classic = gcc_phat_onset; gcc_phat = plain GCC-PHAT",
+        help="auto (default): the shipped model fused with GCC-PHAT; slfm: the model alone; "
+        "classic = gcc_phat; gcc_phat_onset = GCC-PHAT weighted to the onsets",
     )
     aud.add_argument(
         "--delays",
@@ -140,7 +140,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=AUDIO_CHOICES,
         default="auto",
         help="audio estimator: auto (default: the shipped model fused with GCC-PHAT), slfm, "
-        "classic (= gcc_phat_onset), ...; slfm and auto also set the visual one",
+        "classic (= gcc_phat), ...; slfm and auto also set the visual one",
     )
     syn.add_argument(
         "--visual-estimator",
@@ -354,8 +354,8 @@ def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     rep.add_argument(
         "--baselines",
-        help="comma list of gcc_phat_onset, gcc_phat, iid, srp_phat, music (audio), orb, sift "
-        "(yaw); default gcc_phat_onset,gcc_phat,iid,orb; '' for none",
+        help="comma list of gcc_phat, gcc_phat_onset, iid, srp_phat, music (audio), orb, sift "
+        "(yaw); default gcc_phat,gcc_phat_onset,iid,orb; '' for none",
     )
     rep.add_argument("--limit", type=int, help="score only the first N samples")
     rep.add_argument("--out", default="out/report", help="output folder (default out/report)")

@@ -1,12 +1,12 @@
 """Build the estimators an evaluation runs: classical ones by name, learned ones from a model.
 
-Audio names: "classic" (= the node's classical default, "gcc_phat_onset"), "gcc_phat",
+Audio names: "classic" (= the node's classical default, "gcc_phat"), "gcc_phat",
 "gcc_phat_onset", "iid", "srp_phat", "music", "slfm", "auto".
 Visual kinds: "classic" (``feature`` "orb" or "sift" feature matching, or "cylinder", the dense
 cylindrical correlation), "slfm", "auto".
 
 "auto" is what ``estimator: auto`` runs on the robot: the learned estimate and the classical one
-(onset-weighted GCC-PHAT; the ``feature`` matcher) fused per clip or pair by their confidences.
+(GCC-PHAT; the ``feature`` matcher) fused per clip or pair by their confidences.
 The learned audio model of the compact family is told the receiver's largest interaural delay
 from the same geometry the classical estimators get, as the node tells it from its parameters.
 

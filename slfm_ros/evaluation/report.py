@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 AUDIO_BASELINES = ("gcc_phat", "gcc_phat_onset", "iid", "srp_phat", "music")
 VISUAL_BASELINES = ("orb", "sift", "cylinder")
-DEFAULT_BASELINES = ("gcc_phat_onset", "gcc_phat", "iid", "orb")
+DEFAULT_BASELINES = ("gcc_phat", "gcc_phat_onset", "iid", "orb")
 LEARNED_LABEL = "slfm"
 
 RESULTS_MD = "results.md"

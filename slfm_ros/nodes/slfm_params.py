@@ -138,8 +138,10 @@ SLFM_NODE = NodeSpec(
             "audio_estimator",
             CLASSIC_AUDIO,
             "Classical sound-direction estimator (used by estimator=classic, as fallback and "
-            "as the classical half of estimator=auto); gcc_phat_onset = GCC-PHAT weighted to "
-            "the sound's onsets (robust to room reflections), gcc_phat = every frame alike",
+            "as the classical half of estimator=auto); gcc_phat = every frame alike; "
+            "gcc_phat_onset = weighted to the sound's onsets: far more robust to room "
+            "reflections for a static talker, but it follows the source with the most onsets "
+            "and lags while the robot turns",
             choices=AUDIO_ESTIMATORS,
         ),
         ParamSpec(

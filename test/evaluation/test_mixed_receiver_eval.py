@@ -117,8 +117,7 @@ def test_eval_commands_score_a_mixed_dataset(
     assert cli["audio_n"] >= 8 and cli["azimuth_mae_deg"] < 3.0
 
     model = save_tiny_model(tmp_path / "model")
-    # "classic" is the onset-weighted GCC-PHAT, the node's classical estimator.
-    report = run_report(dataset.root, model=model, backend="torch", baselines=["gcc_phat_onset"])
+    report = run_report(dataset.root, model=model, backend="torch", baselines=["gcc_phat"])
     rows = {row.label: row.result for row in report.rows}
-    gcc = rows["gcc_phat_onset"].audio
+    gcc = rows["gcc_phat"].audio
     assert gcc is not None and gcc.report.azimuth_mae_deg == pytest.approx(cli["azimuth_mae_deg"])
