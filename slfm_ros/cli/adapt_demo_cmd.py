@@ -55,7 +55,7 @@ ROWS = (
 ROW_LABELS = {
     "before": "model before adapting",
     "after": "model after adapting",
-    "after_auto": "after, fused with the classical (auto)",
+    "after_auto": "after, fused with classical (auto)",
     "gcc_phat_default": "classical, node's default receiver",
     "gcc_phat_calibrated": "classical, calibrated receiver",
     "gcc_phat_true": "classical, true receiver geometry",
