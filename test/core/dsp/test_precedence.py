@@ -132,3 +132,32 @@ def test_onset_settings_round_trip_and_plain_cards_keep_their_keys() -> None:
     plain = CueConfig().to_dict()
     assert "gcc_weighting" not in plain and "onset_rise" not in plain
     assert CueConfig.from_dict(plain) == CueConfig()
+
+
+def test_an_onset_front_end_refines_on_the_onsets_correlation() -> None:
+    from slfm_ros.core.estimators.cue_audio import CueAudioEstimator
+    from slfm_ros.core.geometry.interaural import FreeFieldPair
+    from slfm_ros.core.models.azimuth_bins import CueNetConfig
+
+    geometry = FreeFieldPair(0.2)
+    direct = geometry.azimuth_from_itd(DIRECT_LAG / RATE)
+    echo = geometry.azimuth_from_itd(ECHO_LAG / RATE)
+    # A network answering between the two, with a refinement range that holds both delays.
+    said = geometry.azimuth_from_itd(0.5 * (DIRECT_LAG + ECHO_LAG) / RATE)
+    x = echoic_bursts(seconds=2.0, seed=3)
+    answers = {}
+    for cues in (CueConfig(gcc_weighting="onset"), CueConfig()):
+        net = CueNetConfig(input_dim=cues.dim, n_bins=72)
+        diff = np.remainder(net.bin_centers() - said + math.pi, 2 * math.pi) - math.pi
+        row = (-0.5 * (diff / math.radians(3.0)) ** 2).astype(np.float32)
+
+        def run_audio(features: np.ndarray, row: np.ndarray = row) -> np.ndarray:
+            return np.tile(row, (features.shape[0], 1))
+
+        estimator = CueAudioEstimator(cues, net, run_audio, geometry=geometry, lobe_refine_itd=1.0)
+        result = estimator.estimate(x, RATE)
+        assert result.reason == "refined"
+        answers[cues.gcc_weighting] = result.angle
+    assert math.degrees(abs(answers["onset"] - direct)) < 2.0
+    # A plain front end refines on the plain correlation, whose highest peak is the echo's.
+    assert math.degrees(abs(answers["phat"] - echo)) < 2.0
