@@ -15,6 +15,8 @@ import numpy.typing as npt
 
 # Variance reported for a direction with zero confidence: a uniform angle on the circle.
 UNINFORMATIVE_VARIANCE_RAD2 = math.pi**2 / 3.0
+# Reason of a learned estimate that was placed on a peak of the clip's own cross-correlation.
+REFINED = "refined"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ the learned ones are the more robust (a reflection that outweighs the direct sou
 images that shares no view). So:
 
 - both answer and agree within ``agree_deg``: the classical angle, with the confidence of two
-  independent looks (1 - (1 - c_learned) * (1 - c_classic));
+  independent looks (1 - (1 - c_learned) * (1 - c_classic)); but a learned answer that was
+  itself placed on a peak of the clip's cross-correlation (reason ``REFINED``: the compact
+  audio model refines on the onsets' correlation, which in a room is the more precise one)
+  keeps its own angle, the agreement confirming its lobe;
 - they disagree: the learned answer when its confidence is at least ``min_learned_confidence``
   (its confidence is calibrated: the probability mass near its peak), else the classical one;
   either way the confidence is lowered by the other's, since a disagreement is itself a sign
@@ -29,7 +32,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator, VisualEstimator
+from slfm_ros.core.estimators.base import REFINED, AngleEstimate, AudioEstimator, VisualEstimator
 
 DEFAULT_AGREE_DEG = 15.0
 DEFAULT_MIN_LEARNED_CONFIDENCE = 0.3
@@ -51,7 +54,8 @@ def fuse(
     gap = abs(math.remainder(learned.angle - classic.angle, 2 * math.pi))
     if gap <= agree_rad:
         confidence = 1.0 - (1.0 - learned.confidence) * (1.0 - classic.confidence)
-        return AngleEstimate.from_confidence(classic.angle, confidence, "agreed")
+        angle = learned.angle if learned.reason == REFINED else classic.angle
+        return AngleEstimate.from_confidence(angle, confidence, "agreed")
     if learned.confidence >= min_learned_confidence:
         best, other, label = learned, classic, "learned"
     else:

@@ -36,7 +36,7 @@ import numpy.typing as npt
 from slfm_ros.core.dsp.binaural_cues import CueConfig, binaural_cues
 from slfm_ros.core.dsp.resample import resample
 from slfm_ros.core.errors import ConfigError, InputFormatError, ModelError
-from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator, screen_binaural
+from slfm_ros.core.estimators.base import REFINED, AngleEstimate, AudioEstimator, screen_binaural
 from slfm_ros.core.estimators.gcc_phat import ONSET_SETTINGS, GccPhatAzimuth
 from slfm_ros.core.geometry.interaural import InterauralGeometry
 from slfm_ros.core.models.azimuth_bins import CueNetConfig, decode_azimuth, softmax
@@ -173,7 +173,7 @@ class CueAudioEstimator(AudioEstimator):
             ranges = [self._lobe(angle, widening) for widening in self.lobe_widening]
             refined = self._correlation.first_peak_within(x, rate, ranges)
             if refined is not None:
-                return AngleEstimate.from_confidence(refined, mass, "refined")
+                return AngleEstimate.from_confidence(refined, mass, REFINED)
         return AngleEstimate.from_confidence(angle, mass)
 
     def _lobe(self, angle: float, widening: float = 1.0) -> tuple[float, float]:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from slfm_ros.core.estimators.base import AngleEstimate, AudioEstimator
+from slfm_ros.core.estimators.base import REFINED, AngleEstimate, AudioEstimator
 from slfm_ros.core.estimators.combined import FusedAudioEstimator, fuse
 
 D = math.radians
@@ -22,6 +22,16 @@ def test_agreeing_estimates_keep_the_classical_angle_and_gain_confidence() -> No
     assert math.degrees(out.angle) == pytest.approx(30.0)
     assert out.confidence == pytest.approx(1 - 0.4 * 0.6)
     assert out.reason == "agreed"
+
+
+def test_an_agreeing_learned_answer_placed_on_a_correlation_peak_keeps_its_angle() -> None:
+    refined = AngleEstimate.from_confidence(D(31.0), 0.6, REFINED)
+    out = fuse(refined, est(30.0, 0.4))
+    assert math.degrees(out.angle) == pytest.approx(31.0)
+    assert out.reason == "agreed" and out.confidence == pytest.approx(1 - 0.4 * 0.6)
+    # Not when they disagree and the learned one is unsure.
+    unsure = AngleEstimate.from_confidence(D(60.0), 0.1, REFINED)
+    assert math.degrees(fuse(unsure, est(30.0, 0.4)).angle) == pytest.approx(30.0)
 
 
 def test_disagreement_goes_to_a_confident_learned_estimate_only() -> None:
