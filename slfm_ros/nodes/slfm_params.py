@@ -128,7 +128,8 @@ SLFM_NODE = NodeSpec(
             "estimator",
             "auto",
             "auto = the learned models from model_dir and the classical estimators fused per "
-            "window (the classical angle where they agree, a confident learned one where they "
+            "window (where they agree the classical angle, or the learned one when the model "
+            "refined it on the sound's correlation; a confident learned one where they "
             "disagree); slfm = the learned models alone; both fall back to the classical "
             "estimators, with a diagnostic, when the models are missing or incompatible; "
             "classic = audio_estimator + visual_estimator",
