@@ -77,10 +77,11 @@ def _model_visual(folder: Path) -> tuple[CylinderPoseNet, dict[str, Any]]:
     """The visual network of a compact model folder and its card's visual stage."""
     from slfm_ros.core.models.checkpoint import load_model
 
-    card = load_yaml_mapping(folder / "card.yaml")
+    loaded = load_model(folder, map_location="cpu")
+    card = loaded.card
     if card.get("family") != "compact":
         raise ModelError(f"{folder} holds no compact model: give a visual run or model folder")
-    visual_net = load_model(folder, map_location="cpu").visual_net
+    visual_net = loaded.visual_net
     if not isinstance(visual_net, CylinderPoseNet):
         raise ModelError(f"{folder}: its visual network is not a cylinder pose network")
     info = dict((card.get("stages") or {}).get("visual") or {})

@@ -43,8 +43,6 @@ AUDIO_CHOICES = (
 VISUAL_CHOICES = ("classic", "slfm", "auto")
 FEATURE_CHOICES = ("orb", "sift", "cylinder")
 BACKEND_CHOICES = ("auto", "tensorrt", "onnxruntime", "torch")
-# Estimators that map a delay to an angle and therefore need the receiver geometry.
-_GEOMETRY_AWARE = ("gcc_phat", "gcc_phat_onset", "srp_phat", "music")
 
 # One backend per (model folder, backend name): an evaluation of both networks loads the model
 # once, and a TensorRT engine is built once per process.
@@ -120,10 +118,10 @@ def build_audio_estimator(
         from slfm_ros.core.estimators.combined import FusedAudioEstimator
 
         return FusedAudioEstimator(learned, build_audio_estimator(CLASSIC_AUDIO, geometry))
-    from slfm_ros.core.estimators.registry import make_audio_estimator
+    from slfm_ros.core.estimators.registry import GEOMETRY_AWARE_AUDIO, make_audio_estimator
 
     name = CLASSIC_AUDIO if name == "classic" else name
-    params = {"geometry": geometry} if name in _GEOMETRY_AWARE else {}
+    params = {"geometry": geometry} if name in GEOMETRY_AWARE_AUDIO else {}
     return make_audio_estimator(name, **params)
 
 

@@ -202,21 +202,22 @@ def cues_from_spectra(left: np.ndarray, right: np.ndarray, cfg: CueConfig) -> Fl
     magnitude = np.abs(cross)
     floor = np.float32(_PHAT_FLOOR * float(magnitude.mean()) + _POWER_FLOOR)
     phat_frames = cross / np.maximum(magnitude, floor)
+    left_power = left.real**2 + left.imag**2
+    right_power = right.real**2 + right.imag**2
     used = band >= 0
     gcc = (phat_frames.mean(axis=0)[used] @ steer[used]).real / max(int(used.sum()), 1)
     curves = [gcc]
     if cfg.onset:
-        power = left.real**2 + left.imag**2 + right.real**2 + right.imag**2
         decay = hop_decay(cfg.onset_memory_s, cfg.hop / cfg.sample_rate)
-        weights = onset_weights(power, decay, cfg.onset_rise)[:, used]
+        weights = onset_weights(left_power + right_power, decay, cfg.onset_rise)[:, used]
         total = float(weights.sum()) + _ONSET_WEIGHT_FLOOR * weights.size
         onset_phat = (weights * phat_frames[:, used]).sum(axis=0) / total
         curves = [(onset_phat @ steer[used]).real, gcc]
 
     member = _band_matrix(cfg)
     b_cross = cross.sum(axis=0) @ member
-    b_left = (left.real**2 + left.imag**2).sum(axis=0) @ member + _POWER_FLOOR
-    b_right = (right.real**2 + right.imag**2).sum(axis=0) @ member + _POWER_FLOOR
+    b_left = left_power.sum(axis=0) @ member + _POWER_FLOOR
+    b_right = right_power.sum(axis=0) @ member + _POWER_FLOOR
     # The cross-spectrum's conjugate direction is the left-minus-right phase.
     direction = np.conj(b_cross) / np.maximum(np.abs(b_cross), _POWER_FLOOR)
     coherence = np.abs(b_cross) / np.sqrt(b_left * b_right)

@@ -32,10 +32,12 @@ def check_onset_settings(memory_s: float, rise: float, where: str = "onset") -> 
     """ConfigError unless 0 < memory_s <= 1 s and rise >= 1 (``where`` names the settings)."""
     if not 0.0 < memory_s <= 1.0:
         raise ConfigError(f"{where}: onset_memory_s must be in (0, 1] s, got {memory_s}")
+    _check_rise(rise, f"{where}: onset_rise")
+
+
+def _check_rise(rise: float, name: str) -> None:
     if not rise >= 1.0:
-        raise ConfigError(
-            f"{where}: onset_rise must be >= 1 (a bin must exceed its past), got {rise}"
-        )
+        raise ConfigError(f"{name} must be >= 1 (a bin must exceed its past), got {rise}")
 
 
 def hop_decay(memory_s: float, hop_s: float) -> float:
@@ -53,8 +55,7 @@ def onset_weights(
     """
     if not 0.0 <= decay < 1.0:
         raise ConfigError(f"onset_weights: decay must be in [0, 1), got {decay}")
-    if not rise >= 1.0:
-        raise ConfigError(f"onset_weights: rise must be >= 1, got {rise}")
+    _check_rise(rise, "onset_weights: rise")
     p = np.asarray(power, dtype=np.float64)
     if p.ndim != 2:
         raise ValueError(f"onset_weights: expected a (frames, bins) array, got shape {p.shape}")

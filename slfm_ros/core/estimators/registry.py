@@ -59,6 +59,10 @@ AUDIO_ESTIMATORS: Mapping[str, Callable[..., AudioEstimator]] = {
 }
 
 
+# Estimators that map a delay to an angle and therefore take the receiver geometry.
+GEOMETRY_AWARE_AUDIO = ("gcc_phat", "gcc_phat_onset", "srp_phat", "music")
+
+
 def _cylinder_yaw(**params: Any) -> VisualEstimator:
     # Imported here: OpenCV is only needed when a visual estimator is asked for.
     from slfm_ros.core.estimators.cylinder_yaw import CylinderNccYaw

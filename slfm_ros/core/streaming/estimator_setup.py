@@ -19,7 +19,11 @@ from pathlib import Path
 from slfm_ros.core.errors import ConfigError, InputFormatError, ModelError, SlfmError
 from slfm_ros.core.estimators.base import AudioEstimator, VisualEstimator
 from slfm_ros.core.estimators.combined import FusedAudioEstimator, FusedVisualEstimator
-from slfm_ros.core.estimators.registry import make_audio_estimator, make_visual_estimator
+from slfm_ros.core.estimators.registry import (
+    GEOMETRY_AWARE_AUDIO,
+    make_audio_estimator,
+    make_visual_estimator,
+)
 from slfm_ros.core.events import PipelineEvent
 from slfm_ros.core.geometry.interaural import (
     FreeFieldPair,
@@ -33,8 +37,6 @@ from slfm_ros.core.streaming.config import PipelineConfig
 CARD_FILE = "card.yaml"
 # The model a folder of several models stands for.
 DEFAULT_MODEL = "default"
-# Classical audio estimators that take a receiver geometry.
-_GEOMETRY_ESTIMATORS = ("gcc_phat", "gcc_phat_onset", "srp_phat", "music")
 
 
 @dataclass
@@ -102,7 +104,7 @@ def receiver_geometry(config: PipelineConfig) -> InterauralGeometry:
 def build_classic(config: PipelineConfig) -> tuple[AudioEstimator, VisualEstimator]:
     """The classical estimators named by ``config.audio_estimator`` / ``visual_estimator``."""
     audio_params: dict[str, object] = {"silence_dbfs": config.silence_threshold_dbfs}
-    if config.audio_estimator in _GEOMETRY_ESTIMATORS:
+    if config.audio_estimator in GEOMETRY_AWARE_AUDIO:
         audio_params["geometry"] = receiver_geometry(config)
     audio = make_audio_estimator(config.audio_estimator, **audio_params)
     visual = make_visual_estimator(
