@@ -27,6 +27,10 @@ class AngleEstimate:
     confidence: 0..1, 0 = no information, 1 = certain.
     variance:   rad^2, derived from confidence unless the estimator knows better.
     valid:      False when the estimator declined to estimate; ``reason`` then says why.
+    evidence_s: for an audio estimate, seconds from the clip's start to the centre (in time)
+                of the evidence it rests on; None = the clip's middle. Speech is uneven, and
+                an onset-weighted estimate rests on a few onsets, so while the robot turns the
+                direction holds at this time, not at the clip's middle.
     """
 
     angle: float
@@ -34,6 +38,7 @@ class AngleEstimate:
     variance: float
     valid: bool = True
     reason: str = ""
+    evidence_s: float | None = None
 
     @staticmethod
     def invalid(reason: str) -> AngleEstimate:
@@ -46,12 +51,20 @@ class AngleEstimate:
         )
 
     @staticmethod
-    def from_confidence(angle: float, confidence: float, reason: str = "") -> AngleEstimate:
+    def from_confidence(
+        angle: float, confidence: float, reason: str = "", evidence_s: float | None = None
+    ) -> AngleEstimate:
         c = float(np.clip(confidence, 0.0, 1.0))
         # Shrinks from the uniform-circle variance at c = 0 to (1 deg)^2 at c = 1.
         floor = math.radians(1.0) ** 2
         variance = floor + (1.0 - c) * (UNINFORMATIVE_VARIANCE_RAD2 - floor)
-        return AngleEstimate(angle=float(angle), confidence=c, variance=variance, reason=reason)
+        return AngleEstimate(
+            angle=float(angle),
+            confidence=c,
+            variance=variance,
+            reason=reason,
+            evidence_s=evidence_s,
+        )
 
 
 def screen_binaural(

@@ -27,6 +27,7 @@ on the held-out split the results report. The estimate's ``reason`` names which 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -48,20 +49,22 @@ def fuse(
     if not learned.valid and not classic.valid:
         return AngleEstimate.invalid(f"learned: {learned.reason}; classic: {classic.reason}")
     if not classic.valid:
-        return AngleEstimate(learned.angle, learned.confidence, learned.variance, True, "learned")
+        return dataclasses.replace(learned, reason="learned")
     if not learned.valid:
-        return AngleEstimate(classic.angle, classic.confidence, classic.variance, True, "classic")
+        return dataclasses.replace(classic, reason="classic")
     gap = abs(math.remainder(learned.angle - classic.angle, 2 * math.pi))
     if gap <= agree_rad:
         confidence = 1.0 - (1.0 - learned.confidence) * (1.0 - classic.confidence)
-        angle = learned.angle if learned.reason == REFINED else classic.angle
-        return AngleEstimate.from_confidence(angle, confidence, "agreed")
+        kept = learned if learned.reason == REFINED else classic
+        return AngleEstimate.from_confidence(kept.angle, confidence, "agreed", kept.evidence_s)
     if learned.confidence >= min_learned_confidence:
         best, other, label = learned, classic, "learned"
     else:
         best, other, label = classic, learned, "classic"
     confidence = best.confidence * (1.0 - 0.5 * other.confidence)
-    return AngleEstimate.from_confidence(best.angle, confidence, f"{label} (disagreement)")
+    return AngleEstimate.from_confidence(
+        best.angle, confidence, f"{label} (disagreement)", best.evidence_s
+    )
 
 
 class FusedAudioEstimator(AudioEstimator):

@@ -171,9 +171,11 @@ class CueAudioEstimator(AudioEstimator):
         angle, mass = decode_azimuth(self.distribution(x, rate), self.net, fold=True)
         if self._correlation is not None:
             ranges = [self._lobe(angle, widening) for widening in self.lobe_widening]
-            refined = self._correlation.first_peak_within(x, rate, ranges)
+            refined = self._correlation.first_peak_evidence(x, rate, ranges)
             if refined is not None:
-                return AngleEstimate.from_confidence(refined, mass, REFINED)
+                return AngleEstimate.from_confidence(
+                    refined.angle, mass, REFINED, evidence_s=refined.evidence_s
+                )
         return AngleEstimate.from_confidence(angle, mass)
 
     def _lobe(self, angle: float, widening: float = 1.0) -> tuple[float, float]:

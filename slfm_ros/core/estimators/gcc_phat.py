@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,14 @@ ONSET_SETTINGS: dict[str, Any] = {"weighting": "onset", "window": 512, "n_fft": 
 _PHAT_FLOOR = 1e-3
 _REFINE_STEPS = np.linspace(-1.0, 1.0, 41)
 _LOBE_UPSAMPLE = 8  # peak_within's lag grid: 1/8 sample
+
+
+class PeakFound(NamedTuple):
+    """A correlation peak: its azimuth (rad) and the time of its evidence (s from the clip's
+    start, ``AngleEstimate.evidence_s``)."""
+
+    angle: float
+    evidence_s: float
 
 
 class GccPhatAzimuth(AudioEstimator):
@@ -140,12 +148,14 @@ class GccPhatAzimuth(AudioEstimator):
         if rms_dbfs(arr) < self.silence_dbfs:
             return AngleEstimate.invalid("silence")
 
-        spectra, weights = self._phat_spectra(arr, sample_rate)
+        spectra, weights, times = self._phat_spectra(arr, sample_rate)
         if spectra.shape[0] == 0:
             return AngleEstimate.invalid("silence")
         itd_s, confidence = self._itd(spectra, weights, sample_rate)
         azimuth = self.geometry.azimuth_from_itd(itd_s)
-        return AngleEstimate.from_confidence(azimuth, confidence)
+        return AngleEstimate.from_confidence(
+            azimuth, confidence, evidence_s=float(np.dot(weights, times))
+        )
 
     def peak_within(
         self,
@@ -176,12 +186,24 @@ class GccPhatAzimuth(AudioEstimator):
     ) -> float | None:
         """``peak_within`` of the first of ``ranges`` that holds a peak (None: none does), from
         one correlation of the clip."""
+        found = self.first_peak_evidence(audio, sample_rate, ranges, min_relative_height)
+        return None if found is None else found.angle
+
+    def first_peak_evidence(
+        self,
+        audio: npt.NDArray[np.float32],
+        sample_rate: int,
+        ranges: Sequence[tuple[float, float]],
+        min_relative_height: float = 0.3,
+    ) -> PeakFound | None:
+        """``first_peak_within`` with the time of the evidence behind the peak (the clip's
+        windows' centres, weighted as the correlation weights them)."""
         arr = np.asarray(audio, dtype=np.float64)
         if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < self.window:
             return None
         if not np.isfinite(arr).all():
             return None
-        spectra, _ = self._phat_spectra(arr, sample_rate)
+        spectra, weights, times = self._phat_spectra(arr, sample_rate)
         if spectra.shape[0] == 0:
             return None
         # The mean correlation on a 1/8-sample grid from one zero-padded inverse FFT (a
@@ -192,7 +214,7 @@ class GccPhatAzimuth(AudioEstimator):
         for low, high in ranges:
             found = self._grid_peak(grid, span, sample_rate, low, high, min_relative_height)
             if found is not None:
-                return found
+                return PeakFound(found, float(np.dot(weights, times)))
         return None
 
     def _grid_peak(
@@ -263,9 +285,10 @@ class GccPhatAzimuth(AudioEstimator):
 
     def _phat_spectra(
         self, audio: npt.NDArray[np.float64], sample_rate: int
-    ) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.float64]]:
+    ) -> tuple[npt.NDArray[np.complex128], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """(windows, n_fft//2+1) PHAT-weighted cross spectra R * conj(L) of the loud windows,
-        scaled so that their mean is the weighted mean, and each window's share of the weight.
+        scaled so that their mean is the weighted mean, each window's share of the weight, and
+        each window's centre (s from the clip's start).
         """
         starts = np.arange(0, audio.shape[0] - self.window + 1, self.hop)
         segments = np.lib.stride_tricks.sliding_window_view(audio, self.window, axis=0)[starts]
@@ -284,18 +307,19 @@ class GccPhatAzimuth(AudioEstimator):
         floor = _PHAT_FLOOR * magnitude.mean(axis=1, keepdims=True) + 1e-30
         phat = cross / (magnitude + floor)
         count = phat.shape[0]
+        times = (starts[loud] + 0.5 * self.window) / sample_rate
         if power is None or count == 0:
-            return phat, np.full(count, 1.0 / max(count, 1))
+            return phat, np.full(count, 1.0 / max(count, 1)), times
         decay = hop_decay(self.onset_memory_s, self.hop / sample_rate)
         weight = onset_weights(power, decay, self.onset_rise)[loud].astype(np.float64)
         total = float(weight.sum())
         if total <= 0.0:  # no onset at all (a steady sound): every window alike
-            return phat, np.full(count, 1.0 / count)
+            return phat, np.full(count, 1.0 / count), times
         # Scaled so that the bins' mean weight is 1 over the clip: the mean of the rows is then
         # a weighted mean whose correlation peak stays within [0, 1].
         scale = count * weight.shape[1] / total
         per_window = weight.sum(axis=1)
-        return phat * weight * scale, per_window / total
+        return phat * weight * scale, per_window / total, times
 
     def _correlation_at(
         self, spectra: npt.NDArray[np.complex128], lags: npt.NDArray[np.float64]

@@ -236,14 +236,17 @@ class BearingTracker:
         yaw_at_window: float | None,
         yaw_now: float | None,
         assume_still: bool = False,
+        heard_ns: int | None = None,
     ) -> TrackerUpdate:
         """One window ending at ``end_ns``: its azimuth (rad, body frame; None without an
-        estimate), the robot's yaw at the window centre and at its end (None when unknown:
-        the window's azimuth is then not used, unless ``assume_still``: the robot has no
-        rotation input at all, so it is taken not to turn, and no front/back evidence is
-        gathered)."""
+        estimate), the robot's yaw when the azimuth held and at the window's end (None when
+        unknown: the window's azimuth is then not used, unless ``assume_still``: the robot has
+        no rotation input at all, so it is taken not to turn, and no front/back evidence is
+        gathered). ``heard_ns``: when the azimuth held (default: the window's centre)."""
         cfg = self.config
         centre_ns = end_ns - int(round(cfg.window_s * _NS_PER_S / 2))
+        if heard_ns is not None:
+            centre_ns = heard_ns
         known = yaw_at_window is not None
         psi = yaw_at_window if yaw_at_window is not None else self._last_yaw
         psi_now = yaw_now if yaw_now is not None else psi

@@ -62,8 +62,8 @@ class SoundTracking:
 
     def on_window(self, end_ns: int, azimuth: AngleEstimate | None) -> TrackingResult:
         """Track one window ending at ``end_ns`` (capture time, ns)."""
-        half = int(round(self.config.window_s * _NS_PER_S / 2))
-        query, events = self.rotation.query(end_ns - half, end_ns)
+        heard_ns = self.heard_at(end_ns, azimuth)
+        query, events = self.rotation.query(heard_ns, end_ns)
         # Without any rotation input the robot is taken to keep still (body-frame tracks);
         # once one appears, those tracks are not in its frame.
         still = query.state in ("off", "no_input")
@@ -75,6 +75,18 @@ class SoundTracking:
         if azimuth is not None and azimuth.valid and math.isfinite(azimuth.angle):
             angle = azimuth.angle
         update = self.tracker.update(
-            end_ns, angle, query.yaw_at_window, query.yaw_now, assume_still=still
+            end_ns, angle, query.yaw_at_window, query.yaw_now, assume_still=still, heard_ns=heard_ns
         )
         return TrackingResult(update, query, tuple(events))
+
+    def heard_at(self, end_ns: int, azimuth: AngleEstimate | None) -> int:
+        """When the window's azimuth held: its evidence's time when the estimator says
+        (``AngleEstimate.evidence_s``, from the window's start), else the window's centre. The
+        rotation there is what turns the direction into the world frame: while the robot
+        turns, an estimate resting on one onset early in the window describes that moment."""
+        window_ns = int(round(self.config.window_s * _NS_PER_S))
+        evidence = None if azimuth is None else azimuth.evidence_s
+        if evidence is None or not math.isfinite(evidence):
+            return end_ns - window_ns // 2
+        offset = min(max(int(round(evidence * _NS_PER_S)), 0), window_ns)
+        return end_ns - window_ns + offset

@@ -53,6 +53,18 @@ def test_one_invalid_side_leaves_the_other() -> None:
     assert not both.valid and "learned: silence" in both.reason
 
 
+def test_the_fused_answer_keeps_the_evidence_time_of_the_angle_it_keeps() -> None:
+    def timed(deg: float, confidence: float, reason: str, evidence_s: float) -> AngleEstimate:
+        return AngleEstimate.from_confidence(D(deg), confidence, reason, evidence_s)
+
+    refined, classic = timed(31.0, 0.6, REFINED, 0.2), timed(30.0, 0.4, "", 0.6)
+    assert fuse(refined, classic).evidence_s == 0.2
+    assert fuse(timed(31.0, 0.6, "", 0.2), classic).evidence_s == 0.6
+    assert fuse(timed(60.0, 0.8, "", 0.1), classic).evidence_s == 0.1
+    assert fuse(AngleEstimate.invalid("silence"), classic).evidence_s == 0.6
+    assert fuse(refined, AngleEstimate.invalid("silence")).evidence_s == 0.2
+
+
 def test_agreement_is_measured_on_the_circle() -> None:
     out = fuse(est(179.0, 0.5), est(-179.0, 0.5))
     assert out.reason == "agreed"

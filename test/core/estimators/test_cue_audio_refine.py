@@ -69,6 +69,20 @@ def test_no_refinement_without_a_peak_in_the_lobe_or_without_the_geometry() -> N
     assert math.degrees(far.estimate(audio, RATE).angle) == pytest.approx(-30.0, abs=1.0)
     blind = CueAudioEstimator(CUES, NET, network_saying(44.0), lobe_refine_itd=0.16)
     assert math.degrees(blind.estimate(audio, RATE).angle) == pytest.approx(44.0, abs=1.0)
+    # Unrefined answers rest on the whole clip (evidence time: its middle).
+    assert blind.estimate(audio, RATE).evidence_s is None
+
+
+def test_a_refined_answer_is_timed_by_the_correlation_it_was_placed_on() -> None:
+    geometry = SphericalHeadGeometry(0.0875)
+    audio = noise_from(math.radians(35.0), geometry, seed=5)
+    audio[: int(0.9 * RATE)] = 0.0  # the sound starts 0.9 s into the 1.5 s clip
+    refined = CueAudioEstimator(
+        CUES, NET, network_saying(31.0), geometry=geometry, lobe_refine_itd=0.16
+    ).estimate(audio, RATE)
+    assert refined.reason == "refined"
+    assert math.degrees(refined.angle) == pytest.approx(35.0, abs=1.0)
+    assert refined.evidence_s is not None and 0.9 < refined.evidence_s < 1.5
 
 
 def widening(degrees: float, geometry: InterauralGeometry) -> CueAudioEstimator:

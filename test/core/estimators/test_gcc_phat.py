@@ -148,3 +148,44 @@ def test_peak_within_accepts_the_side_as_an_edge() -> None:
     audio = delayed_pair(math.pi / 2, geometry, 16000)
     found = GccPhatAzimuth(geometry).peak_within(audio, 16000, math.radians(70), math.pi / 2)
     assert found is not None and math.degrees(found) == pytest.approx(90, abs=3.0)
+
+
+def bursts(geometry: InterauralGeometry, spans: list[tuple[float, float]]) -> np.ndarray:
+    """1 s of noise from 30 deg, sounding only in ``spans`` (s) and silent elsewhere."""
+    audio = delayed_pair(math.radians(30), geometry, 16000)
+    keep = np.zeros(audio.shape[0], dtype=bool)
+    for start, stop in spans:
+        keep[int(start * 16000) : int(stop * 16000)] = True
+    audio[~keep] = 0.0
+    return audio
+
+
+@pytest.mark.parametrize("weighting", ["phat", "onset"])
+def test_the_estimate_says_when_its_evidence_was_heard(weighting: str) -> None:
+    geometry = FreeFieldPair(0.14)
+    estimator = GccPhatAzimuth(geometry, weighting=weighting, window=512, n_fft=512, hop=128)
+    early = estimator.estimate(bursts(geometry, [(0.05, 0.3)]), 16000)
+    late = estimator.estimate(bursts(geometry, [(0.7, 0.95)]), 16000)
+    assert math.degrees(early.angle) == pytest.approx(30, abs=3.0)
+    assert math.degrees(late.angle) == pytest.approx(30, abs=3.0)
+    assert early.evidence_s is not None and late.evidence_s is not None
+    if weighting == "phat":  # every loud window alike: the middle of the sound
+        assert early.evidence_s == pytest.approx(0.175, abs=0.03)
+        assert late.evidence_s == pytest.approx(0.825, abs=0.03)
+    else:  # the onset leads
+        assert 0.03 < early.evidence_s < 0.15
+        assert 0.68 < late.evidence_s < 0.8
+    # Sound all through: the evidence sits near the middle.
+    steady = GccPhatAzimuth(geometry).estimate(delayed_pair(0.5, geometry, 16000), 16000)
+    assert steady.evidence_s == pytest.approx(0.5, abs=0.03)
+
+
+def test_a_refined_peak_carries_the_time_of_its_evidence() -> None:
+    geometry = FreeFieldPair(0.14)
+    estimator = GccPhatAzimuth(geometry)
+    audio = bursts(geometry, [(0.6, 0.9)])
+    found = estimator.first_peak_evidence(audio, 16000, [(math.radians(10), math.radians(50))])
+    assert found is not None
+    assert math.degrees(found.angle) == pytest.approx(30, abs=2.0)
+    assert found.evidence_s == pytest.approx(0.75, abs=0.04)
+    assert estimator.first_peak_within(audio, 16000, [(0.2, 0.9)]) == found.angle
