@@ -232,6 +232,13 @@ class GccPhatAzimuth(AudioEstimator):
         ends = self.geometry.itd(np.array([low, high])) * sample_rate
         first = int(np.ceil(ends[0] * _LOBE_UPSAMPLE)) + span
         last = int(np.floor(ends[1] * _LOBE_UPSAMPLE)) + span
+        # A range that reaches the side takes in the lags beyond the geometry's largest delay
+        # (up to max_lag_s): a real head's delay at the side can exceed that of the sphere
+        # fitted to it, and inside the range its peak's flank would lose to a side lobe.
+        if low <= -math.pi / 2:
+            first = 1
+        if high >= math.pi / 2:
+            last = grid.size - 2
         first, last = max(first, 1), min(last, grid.size - 2)
         if last - first < 2:
             return None

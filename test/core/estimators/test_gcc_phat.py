@@ -189,3 +189,21 @@ def test_a_refined_peak_carries_the_time_of_its_evidence() -> None:
     assert math.degrees(found.angle) == pytest.approx(30, abs=2.0)
     assert found.evidence_s == pytest.approx(0.75, abs=0.04)
     assert estimator.first_peak_within(audio, 16000, [(0.2, 0.9)]) == found.angle
+
+
+def test_a_range_at_the_side_finds_a_delay_beyond_the_geometrys_largest() -> None:
+    # The ears are 0.152 m apart where the estimator was told 0.14 m (a fitted sphere is
+    # never exact): at the side the true delay lies beyond the largest one it expects, and a
+    # quieter second source at 40 deg is the highest point inside the expected delays.
+    told, actual, rate = FreeFieldPair(0.14), FreeFieldPair(0.152), 48000
+    side = delayed_pair(math.pi / 2, actual, rate, seed=4)
+    other = delayed_pair(math.radians(40), actual, rate, seed=9)
+    audio = (side + 0.6 * other).astype(np.float32)
+    estimator = GccPhatAzimuth(told)
+    found = estimator.peak_within(audio, rate, math.radians(20), math.pi / 2)
+    assert found is not None and math.degrees(found) == pytest.approx(90, abs=1.0)
+    # A range short of the side keeps to its own delays: the second source, at the angle
+    # whose delay it has under the geometry the estimator was told.
+    inner = estimator.peak_within(audio, rate, math.radians(20), math.radians(60))
+    expected = math.degrees(math.asin(0.152 / 0.14 * math.sin(math.radians(40))))
+    assert inner is not None and math.degrees(inner) == pytest.approx(expected, abs=1.0)
