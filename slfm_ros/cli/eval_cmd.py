@@ -14,7 +14,8 @@ With --json one JSON object goes to stdout: ``n`` and, for audio, azimuth_mae_de
 azimuth_median_deg, lr_accuracy (0..1); for rotation, yaw_mae_deg, yaw_median_deg,
 yaw_valid_fraction, and the MAE of pairs turned by less than 60 deg and by 60 deg or more
 (yaw_mae_small_turns_deg, yaw_mae_large_turns_deg; yaw_n_large_turns of them: at a 60 deg
-field of view they share no view); synthetic prints both groups, where ``n`` counts samples,
+field of view they share no view; yaw_wrong_sign_large_turns: the share of them estimated the
+other way round); synthetic prints both groups, where ``n`` counts samples,
 ``audio_n`` the clips scored (each view whose target is in front of it) and ``yaw_n`` the view
 pairs scored (view 0 with each other view). Otherwise a table, followed by what its counts
 count. The classic visual estimator is ORB feature matching with a rotation-only RANSAC by

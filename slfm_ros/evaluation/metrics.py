@@ -122,6 +122,9 @@ class YawReport:
     yaw_mae_small_turns_deg: float = math.nan
     yaw_mae_large_turns_deg: float = math.nan
     yaw_n_large_turns: int = 0
+    # Share of those large turns estimated the other way round (a declined pair is not): with no
+    # shared view, the turn's sign comes from the scene's structure alone.
+    yaw_wrong_sign_large_turns: float = math.nan
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -169,4 +172,7 @@ def score_yaw(
         yaw_mae_small_turns_deg=_mean_deg(errors[~large]),
         yaw_mae_large_turns_deg=_mean_deg(errors[large]),
         yaw_n_large_turns=int(large.sum()),
+        yaw_wrong_sign_large_turns=(
+            float(np.mean(p[large] * t[large] < 0)) if large.any() else math.nan
+        ),
     )

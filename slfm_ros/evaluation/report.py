@@ -81,6 +81,7 @@ TABLE_COLUMNS = (
     ("yaw median (deg)", "yaw_median_deg", "{:.2f}"),
     ("yaw valid", "yaw_valid_fraction", "{:.3f}"),
     ("yaw MAE, turns >= 60° (deg)", "yaw_mae_large_turns_deg", "{:.2f}"),
+    ("wrong sign, turns >= 60°", "yaw_wrong_sign_large_turns", "{:.3f}"),
 )
 
 

@@ -60,6 +60,16 @@ def test_score_yaw_counts_declined_pairs_as_no_turn() -> None:
     # The 60 deg turn is scored apart: at a 60 deg field of view its views share nothing.
     assert report.yaw_n_large_turns == 1 and report.yaw_mae_large_turns_deg == pytest.approx(60)
     assert report.yaw_mae_small_turns_deg == pytest.approx((0.5 + 30) / 2)
+    assert report.yaw_wrong_sign_large_turns == 0.0  # declined: not the other way round
+
+
+def test_large_turns_estimated_the_other_way_round_are_counted() -> None:
+    true = [D(80), D(-70), D(65), D(-85), D(30)]
+    pred = [D(78), D(72), math.nan, D(-84), D(-31)]
+    report = score_yaw(pred, true)
+    assert report.yaw_n_large_turns == 4
+    assert report.yaw_wrong_sign_large_turns == pytest.approx(1 / 4)
+    assert math.isnan(score_yaw([D(10)], [D(20)]).yaw_wrong_sign_large_turns)
 
 
 def test_mismatched_lengths_are_rejected() -> None:

@@ -26,6 +26,10 @@ Confidence = coherence * agreement: coherence is the height of the combined corr
 peak lies within max(1 sample, 10 % of the lag range) of the estimate (with "onset", each
 window counts by its total weight). Windows quieter than ``silence_dbfs`` are skipped; a clip
 with no loud window is invalid ("silence").
+
+Evidence time (``AngleEstimate.evidence_s``): the loud windows' centres, each counted by its
+share of the weight. For speech with pauses, or with onset weighting, that is not the clip's
+middle, and while the robot turns the direction holds at that time.
 """
 
 from __future__ import annotations
