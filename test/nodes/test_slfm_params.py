@@ -20,3 +20,13 @@ def test_every_pipeline_field_is_a_node_parameter_with_the_same_default() -> Non
 
 def test_the_node_defaults_build_the_default_pipeline() -> None:
     assert PipelineConfig.from_params(SLFM_NODE.defaults()) == PipelineConfig()
+
+
+def test_the_estimator_choices_are_the_registrys_names() -> None:
+    # The parameter list names the estimators without importing them (node start-up time);
+    # every name it offers must build, and every audio estimator must be offered.
+    from slfm_ros.core.estimators import registry
+    from slfm_ros.nodes import slfm_params
+
+    assert set(slfm_params.AUDIO_ESTIMATORS) == set(registry.AUDIO_ESTIMATORS)
+    assert set(slfm_params.VISUAL_ESTIMATORS) <= set(registry.VISUAL_ESTIMATORS)
