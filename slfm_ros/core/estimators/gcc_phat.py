@@ -57,6 +57,9 @@ ONSET_SETTINGS: dict[str, Any] = {"weighting": "onset", "window": 512, "n_fft": 
 _PHAT_FLOOR = 1e-3
 _REFINE_STEPS = np.linspace(-1.0, 1.0, 41)
 _LOBE_UPSAMPLE = 8  # peak_within's lag grid: 1/8 sample
+# peak_within's lags reach this many times the geometry's largest delay: a real head's delay at
+# the side can exceed the fitted sphere's by some 10 % (speech through a KEMAR at -87 deg: 1.11).
+_SIDE_REACH = 1.15
 
 
 class PeakFound(NamedTuple):
@@ -213,7 +216,11 @@ class GccPhatAzimuth(AudioEstimator):
         # The mean correlation on a 1/8-sample grid from one zero-padded inverse FFT (a
         # band-limited interpolation), then a parabola through the best three grid points.
         curve = np.fft.irfft(spectra.mean(axis=0), n=self.n_fft * _LOBE_UPSAMPLE)
-        span = int(np.ceil(self.max_lag_s * sample_rate * _LOBE_UPSAMPLE))
+        reach = max(self.max_lag_s, _SIDE_REACH * self.geometry.max_itd)
+        span = min(
+            int(np.ceil(reach * sample_rate * _LOBE_UPSAMPLE)),
+            (self.n_fft * _LOBE_UPSAMPLE) // 2 - 1,
+        )
         grid = np.concatenate([curve[-span:], curve[: span + 1]])  # lags -span..span
         for low, high in ranges:
             found = self._grid_peak(grid, span, sample_rate, low, high, min_relative_height)
@@ -236,17 +243,13 @@ class GccPhatAzimuth(AudioEstimator):
         ends = self.geometry.itd(np.array([low, high])) * sample_rate
         first = int(np.ceil(ends[0] * _LOBE_UPSAMPLE)) + span
         last = int(np.floor(ends[1] * _LOBE_UPSAMPLE)) + span
-        # A range that reaches the side takes in the lags beyond the geometry's largest delay
-        # (up to max_lag_s): a real head's delay at the side can exceed that of the sphere
-        # fitted to it, and inside the range its peak's flank would lose to a side lobe.
-        if low <= -math.pi / 2:
-            first = 1
-        if high >= math.pi / 2:
-            last = grid.size - 2
         first, last = max(first, 1), min(last, grid.size - 2)
         if last - first < 2:
             return None
         best = first + int(np.argmax(grid[first : last + 1]))
+        beyond = self._peak_beyond_side(grid, first, last, low, high)
+        if beyond is not None and grid[beyond] > grid[best]:
+            first, last, best = min(first, beyond), max(last, beyond), beyond
         at_side = (best == first and low <= -math.pi / 2) or (best == last and high >= math.pi / 2)
         if not (first < best < last or at_side):
             return None
@@ -257,6 +260,32 @@ class GccPhatAzimuth(AudioEstimator):
         offset = float(np.clip(0.5 * (y0 - y2) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0
         lag = (best - span + offset) / _LOBE_UPSAMPLE
         return self.geometry.azimuth_from_itd(lag / sample_rate)
+
+    @staticmethod
+    def _peak_beyond_side(
+        grid: npt.NDArray[np.float64], first: int, last: int, low: float, high: float
+    ) -> int | None:
+        """A local peak of the correlation past the geometry's largest delay (up to
+        ``_SIDE_REACH`` times it), on the side the range ``[low, high]`` reaches, or None.
+
+        A real head's delay at the side can exceed that of the sphere fitted to it; inside the
+        range the peak's flank then loses to a side lobe. Only a peak counts: a curve still
+        rising at the grid's end belongs to a delay far beyond it (a receiver much larger
+        than the geometry says), which says nothing about the side.
+        """
+        candidates = []
+        if low <= -math.pi / 2 and first > 1:
+            candidates.append(range(1, first))
+        if high >= math.pi / 2 and last < grid.size - 2:
+            candidates.append(range(last + 1, grid.size - 1))
+        found = None
+        for region in candidates:
+            index = region.start + int(np.argmax(grid[region.start : region.stop]))
+            inner = 1 < index < grid.size - 2
+            if inner and grid[index] >= grid[index - 1] and grid[index] >= grid[index + 1]:
+                if found is None or grid[index] > grid[found]:
+                    found = index
+        return found
 
     def _itd(
         self,

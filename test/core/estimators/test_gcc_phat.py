@@ -207,3 +207,15 @@ def test_a_range_at_the_side_finds_a_delay_beyond_the_geometrys_largest() -> Non
     inner = estimator.peak_within(audio, rate, math.radians(20), math.radians(60))
     expected = math.degrees(math.asin(0.152 / 0.14 * math.sin(math.radians(40))))
     assert inner is not None and math.degrees(inner) == pytest.approx(expected, abs=1.0)
+
+
+def test_only_a_peak_past_the_largest_delay_counts_as_the_side() -> None:
+    lags = np.arange(41, dtype=np.float64)  # grid; the range covers indices 10..30
+    peak_beyond = np.exp(-0.5 * ((lags - 4.0) / 1.5) ** 2)
+    found = GccPhatAzimuth._peak_beyond_side(peak_beyond, 10, 30, -math.pi / 2, 0.3)
+    assert found == 4
+    # Still rising at the grid's end: a delay far beyond the geometry's, not the side.
+    rising = np.exp(-0.5 * ((lags + 6.0) / 3.0) ** 2)
+    assert GccPhatAzimuth._peak_beyond_side(rising, 10, 30, -math.pi / 2, 0.3) is None
+    # A range short of the side never looks past it.
+    assert GccPhatAzimuth._peak_beyond_side(peak_beyond, 10, 30, -1.0, 0.3) is None
