@@ -10,7 +10,7 @@ recordings, without labels, and is scored before and after on fresh recordings.
    replays them through slfm_node (``slfm bag eval``) with the model before and after
    adapting (alone, and fused with the classical estimator as ``estimator: auto``, the node's
    default), and with the classical estimator (``estimator: classic``: the node's
-   ``audio_estimator``, onset-weighted GCC-PHAT by default) given the node's default
+   ``audio_estimator``, GCC-PHAT by default) given the node's default
    receiver, the receiver adapt calibrated from the
    turning bags, and the true one (for a measured head: its own HRIRs' delay curve,
    ``receiver: measured``).
