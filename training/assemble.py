@@ -16,13 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from slfm_ros.core.config_io import load_yaml_mapping
-from slfm_ros.core.dsp.binaural_cues import CueConfig
 from slfm_ros.core.errors import ConfigError, ModelError
-from slfm_ros.core.geometry.receiver_calibration import CalibratedReceiver
-from slfm_ros.core.models.azimuth_bins import CueNetConfig
 from slfm_ros.core.models.checkpoint import save_model
 from slfm_ros.core.models.compact import CompactModelConfig, CueAudioConfig
 from slfm_ros.core.models.cue_direction import CueDirectionNet
@@ -33,44 +28,33 @@ from slfm_training.audio_run import AUDIO_NET_FILE
 def load_audio_run(run: str | Path) -> tuple[CueAudioConfig, CueDirectionNet, dict[str, Any]]:
     """The audio network of a ``slfm train audio`` run folder and its card fields, or of a
     compact model folder (its audio network and its card's audio stage)."""
-    path = Path(run) / AUDIO_NET_FILE
-    if not path.is_file() and (Path(run) / "card.yaml").is_file():
-        return _model_audio(Path(run))
-    if not path.is_file():
-        raise ModelError(
-            f"{path} not found: finish the audio run first (slfm train audio ... --out {run})"
-        )
-    data = torch.load(path, map_location="cpu", weights_only=False)
-    decode = dict(data.get("decode") or {})
-    config = CueAudioConfig(
-        CueConfig.from_dict(data["cues"]),
-        CueNetConfig.from_dict(data["net_config"]),
-        float(decode.get("lobe_refine_itd", 0.0)),
-        bool(data.get("receiver_input", True)),
-        None
-        if data.get("calibrated_receiver") is None
-        else CalibratedReceiver.from_dict(dict(data["calibrated_receiver"])),
-        tuple(float(w) for w in decode.get("lobe_widening", [1.0])),
-    )
-    net = CueDirectionNet(config.net)
-    net.load_state_dict(data["net"])
-    keys = ("labels", "training_data", "data", "train", "decode", "command")
-    info = {k: data.get(k) for k in keys}
-    info["final_epoch"] = data.get("metrics")
-    return config, net.eval(), info
-
-
-def _model_audio(folder: Path) -> tuple[CueAudioConfig, CueDirectionNet, dict[str, Any]]:
     from slfm_training.audio_net_io import load_audio_net
 
+    folder = Path(run)
+    if not (folder / AUDIO_NET_FILE).is_file() and not (folder / "card.yaml").is_file():
+        raise ModelError(
+            f"{folder / AUDIO_NET_FILE} not found: finish the audio run first "
+            f"(slfm train audio ... --out {run})"
+        )
     loaded = load_audio_net(folder)
-    if loaded.model is None:
-        raise ModelError(f"{folder} holds no compact model: give an audio run or model folder")
-    card = loaded.card
-    info = dict((card.get("stages") or {}).get("audio") or {})
-    info["labels"] = loaded.labels
-    info.setdefault("command", f"(the audio network of {folder})")
-    return loaded.model.config.audio, loaded.net, info
+    if loaded.model is not None:
+        card = loaded.card
+        info = dict((card.get("stages") or {}).get("audio") or {})
+        info["labels"] = loaded.labels
+        info.setdefault("command", f"(the audio network of {folder})")
+        return loaded.model.config.audio, loaded.net, info
+    config = CueAudioConfig(
+        loaded.cues,
+        loaded.net.cfg,
+        loaded.lobe_refine_itd,
+        loaded.receiver_input,
+        loaded.calibrated_receiver,
+        loaded.lobe_widening,
+    )
+    keys = ("labels", "training_data", "data", "train", "decode", "command")
+    info = {k: loaded.card.get(k) for k in keys}
+    info["final_epoch"] = loaded.card.get("metrics")
+    return config, loaded.net, info
 
 
 def _model_visual(folder: Path) -> tuple[CylinderPoseNet, dict[str, Any]]:
