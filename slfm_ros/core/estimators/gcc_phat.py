@@ -27,9 +27,11 @@ peak lies within max(1 sample, 10 % of the lag range) of the estimate (with "ons
 window counts by its total weight). Windows quieter than ``silence_dbfs`` are skipped; a clip
 with no loud window is invalid ("silence").
 
-Evidence time (``AngleEstimate.evidence_s``): the loud windows' centres, each counted by its
-share of the weight. For speech with pauses, or with onset weighting, that is not the clip's
-middle, and while the robot turns the direction holds at that time.
+Evidence time (``AngleEstimate.evidence_s``): the loud windows' centres, each counted by its own
+(weighted) correlation at the estimated lag, where positive: the time of the windows that the
+peak rests on. For speech with pauses, or with onset weighting, that is not the clip's middle;
+while the robot turns, the windows' peaks move, and the estimate holds at the time of those
+that agree with it.
 """
 
 from __future__ import annotations
@@ -160,9 +162,8 @@ class GccPhatAzimuth(AudioEstimator):
             return AngleEstimate.invalid("silence")
         itd_s, confidence = self._itd(spectra, weights, sample_rate)
         azimuth = self.geometry.azimuth_from_itd(itd_s)
-        return AngleEstimate.from_confidence(
-            azimuth, confidence, evidence_s=float(np.dot(weights, times))
-        )
+        evidence_s = self._evidence_time(spectra, weights, times, itd_s * sample_rate)
+        return AngleEstimate.from_confidence(azimuth, confidence, evidence_s=evidence_s)
 
     def peak_within(
         self,
@@ -225,7 +226,8 @@ class GccPhatAzimuth(AudioEstimator):
         for low, high in ranges:
             found = self._grid_peak(grid, span, sample_rate, low, high, min_relative_height)
             if found is not None:
-                return PeakFound(found, float(np.dot(weights, times)))
+                azimuth, lag = found
+                return PeakFound(azimuth, self._evidence_time(spectra, weights, times, lag))
         return None
 
     def _grid_peak(
@@ -236,7 +238,8 @@ class GccPhatAzimuth(AudioEstimator):
         low: float,
         high: float,
         min_relative_height: float,
-    ) -> float | None:
+    ) -> tuple[float, float] | None:
+        """(azimuth rad, lag in samples) of the range's peak on the 1/8-sample ``grid``."""
         low, high = max(low, -math.pi / 2), min(high, math.pi / 2)
         if not low < high:
             return None
@@ -259,7 +262,7 @@ class GccPhatAzimuth(AudioEstimator):
         curvature = y0 - 2.0 * y1 + y2
         offset = float(np.clip(0.5 * (y0 - y2) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0
         lag = (best - span + offset) / _LOBE_UPSAMPLE
-        return self.geometry.azimuth_from_itd(lag / sample_rate)
+        return self.geometry.azimuth_from_itd(lag / sample_rate), lag
 
     @staticmethod
     def _peak_beyond_side(
@@ -360,6 +363,27 @@ class GccPhatAzimuth(AudioEstimator):
         scale = count * weight.shape[1] / total
         per_window = weight.sum(axis=1)
         return phat * weight * scale, per_window / total, times
+
+    def _evidence_time(
+        self,
+        spectra: npt.NDArray[np.complex128],
+        weights: npt.NDArray[np.float64],
+        times: npt.NDArray[np.float64],
+        lag_samples: float,
+    ) -> float:
+        """Centre in time (s) of the windows that hold up the correlation at ``lag_samples``:
+        each window counts by its own (weighted) correlation at that lag, where positive.
+
+        A source that moves during the clip (or a robot that turns) leaves its windows' peaks
+        at different lags; the combined peak rests on the windows whose peak lies near it, and
+        the direction is the one of their time, not of every loud window's. Falls back to the
+        windows' weighted mean time when no window correlates positively at the lag.
+        """
+        support = np.maximum(self._correlation_at(spectra, np.array([lag_samples])), 0.0)
+        total = float(support.sum())
+        if total <= 0.0 or not math.isfinite(total):
+            return float(np.dot(weights, times))
+        return float(np.dot(support, times) / total)
 
     def _correlation_at(
         self, spectra: npt.NDArray[np.complex128], lags: npt.NDArray[np.float64]

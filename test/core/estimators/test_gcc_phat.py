@@ -180,6 +180,26 @@ def test_the_estimate_says_when_its_evidence_was_heard(weighting: str) -> None:
     assert steady.evidence_s == pytest.approx(0.5, abs=0.03)
 
 
+def test_a_source_that_moves_is_placed_at_the_time_of_the_windows_that_agree() -> None:
+    # Noise from -40 deg for the first 0.35 s, then from 30 deg for 0.65 s: the estimate is
+    # the longer part's direction, and its evidence is that part's time (about 0.68 s), not
+    # the centre of every loud window (0.5 s), where the source was somewhere else.
+    geometry = FreeFieldPair(0.14)
+    first = delayed_pair(math.radians(-40), geometry, 16000, seed=2)
+    second = delayed_pair(math.radians(30), geometry, 16000, seed=3)
+    split = int(0.35 * 16000)
+    audio = np.concatenate([first[:split], second[split:]]).astype(np.float32)
+    estimate = GccPhatAzimuth(geometry).estimate(audio, 16000)
+    assert math.degrees(estimate.angle) == pytest.approx(30, abs=2.0)
+    assert estimate.evidence_s is not None
+    assert estimate.evidence_s == pytest.approx(0.675, abs=0.04)
+    found = GccPhatAzimuth(geometry).first_peak_evidence(
+        audio, 16000, [(math.radians(-60), math.radians(-20))]
+    )
+    assert found is not None and math.degrees(found.angle) == pytest.approx(-40, abs=2.0)
+    assert found.evidence_s == pytest.approx(0.175, abs=0.04)
+
+
 def test_a_refined_peak_carries_the_time_of_its_evidence() -> None:
     geometry = FreeFieldPair(0.14)
     estimator = GccPhatAzimuth(geometry)
