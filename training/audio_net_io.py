@@ -118,8 +118,9 @@ def load_audio_net(model: str | Path) -> AudioNet:
         loaded = load_model(folder)
         if not isinstance(loaded.config, CompactModelConfig):
             raise ModelError(
-                f"{folder} holds a model of the {loaded.config.family!r} family; adapting needs "
-                "a compact model (its audio network reads binaural cues)"
+                f"{folder} holds a model of the {loaded.config.family!r} family; this needs "
+                "a compact model (its audio network reads binaural cues): give a compact model "
+                "folder or an audio run folder"
             )
         net = loaded.audio_net
         assert isinstance(net, CueDirectionNet)
